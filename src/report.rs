@@ -1,0 +1,1 @@
+//! Renders plans and journal events: terminal progress, JSON lines, HTML.

@@ -1,0 +1,1 @@
+//! The upgrade as data: phases, steps, roles. Synnefo 0.19 is built in.
