@@ -36,6 +36,8 @@ pub enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// Validate, import (from Ansible) or extend (from RAPI) a site inventory.
+    Inventory(crate::inventory::InventoryArgs),
     /// Write the man pages (one per subcommand) into DIR.
     Man {
         /// Folder to write `snf-upgrade*.1` into; created if missing.
@@ -69,6 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
             clap_complete::generate(shell, &mut cmd, "snf-upgrade", &mut std::io::stdout());
             Ok(Status::Success)
         }
+        Command::Inventory(args) => crate::inventory::run(args),
         Command::Man { out } => {
             write_man_pages(&out)?;
             Ok(Status::Success)

@@ -1,0 +1,140 @@
+//! `snf-upgrade inventory ...`: check, import-ansible.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::{import_ansible, Inventory, InventoryError, RoleMap};
+use crate::Status;
+
+/// Validate, import or extend a site inventory (site.toml).
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    #[command(subcommand)]
+    pub command: InventoryCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// Validate an inventory; every problem is listed with file, line and
+    /// field. Exit status 0 when valid, 2 otherwise. Reads no network.
+    Check {
+        /// The inventory file (site.toml).
+        file: PathBuf,
+        /// Print the result as JSON: {"file", "valid", "problems": [{file,
+        /// line, column, field, message}], "hosts", "clusters"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Convert an Ansible inventory (INI or YAML) into a site.toml. Groups
+    /// become roles only through --map; hosts' ansible_host, ansible_port,
+    /// ansible_user, ansible_ssh_private_key_file and a ProxyJump in
+    /// ansible_ssh_common_args become host fields.
+    ImportAnsible {
+        /// The Ansible inventory file.
+        file: PathBuf,
+        /// GROUP=ROLE: hosts of GROUP (and its children) get ROLE
+        /// (ganeti-node, astakos, cyclades, pithos, db, mq, web, admin,
+        /// stats, cms, vnc). Repeat for more groups.
+        #[arg(long = "map", value_name = "GROUP=ROLE")]
+        map: Vec<String>,
+        /// GROUP=CLUSTER: hosts of GROUP belong to Ganeti cluster CLUSTER (a
+        /// [[clusters]] table is written for it to fill in).
+        #[arg(long = "cluster", value_name = "GROUP=CLUSTER")]
+        cluster: Vec<String>,
+        /// Write here instead of stdout; an existing file is not overwritten.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Runs one `inventory` subcommand.
+pub fn run(args: InventoryArgs) -> anyhow::Result<Status> {
+    match args.command {
+        InventoryCommand::Check { file, json } => check(&file, json),
+        InventoryCommand::ImportAnsible {
+            file,
+            map,
+            cluster,
+            output,
+        } => {
+            let mut m = RoleMap::default();
+            for s in &map {
+                m.add_role(s)?;
+            }
+            for s in &cluster {
+                m.add_cluster(s)?;
+            }
+            let imported = import_ansible(&file, &m)?;
+            for w in &imported.warnings {
+                tracing::warn!("{w}");
+            }
+            match output {
+                Some(out) => {
+                    // create_new: never clobber an inventory someone edited.
+                    let mut f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&out)
+                        .map_err(|e| {
+                            anyhow::anyhow!(
+                                "cannot create {}: {e}; choose another path or remove it first",
+                                out.display()
+                            )
+                        })?;
+                    f.write_all(imported.toml.as_bytes())?;
+                    eprintln!(
+                        "wrote {}; {} warning(s); check it with `snf-upgrade inventory check {}`",
+                        out.display(),
+                        imported.warnings.len(),
+                        out.display()
+                    );
+                }
+                None => std::io::stdout().write_all(imported.toml.as_bytes())?,
+            }
+            Ok(Status::Success)
+        }
+    }
+}
+
+fn check(file: &std::path::Path, json: bool) -> anyhow::Result<Status> {
+    let result = Inventory::load(file);
+    let mut out = std::io::stdout().lock();
+    match (&result, json) {
+        (Err(InventoryError::Read { .. }), _) => Err(result.unwrap_err().into()),
+        (Ok(inv), false) => {
+            writeln!(
+                out,
+                "{}: valid ({} hosts, {} clusters)",
+                file.display(),
+                inv.hosts.len(),
+                inv.clusters.len()
+            )?;
+            Ok(Status::Success)
+        }
+        (Err(e), false) => {
+            writeln!(out, "{e}")?;
+            Ok(Status::Error)
+        }
+        (result, true) => {
+            let (problems, hosts, clusters) = match result {
+                Ok(inv) => (&[][..], inv.hosts.len(), inv.clusters.len()),
+                Err(e) => (e.problems(), 0, 0),
+            };
+            let v = serde_json::json!({
+                "file": file,
+                "valid": problems.is_empty(),
+                "problems": problems,
+                "hosts": hosts,
+                "clusters": clusters,
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            Ok(if problems.is_empty() {
+                Status::Success
+            } else {
+                Status::Error
+            })
+        }
+    }
+}
