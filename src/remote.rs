@@ -1,2 +1,663 @@
 //! Commands and files on hosts through the system OpenSSH client, with
 //! connection multiplexing and verified host keys; a local transport for tests.
+//!
+//! Owns: building `ssh` command lines (the user's ~/.ssh/config, agent, jump
+//! hosts and known_hosts keep working; ControlMaster/ControlPersist sockets in
+//! a private folder), running one command with a timeout and streamed output,
+//! atomic upload and download, and a bounded fan-out over many hosts that
+//! reports each host's failure without stopping the others.
+//! Never: weakens host-key checking (StrictHostKeyChecking is always `yes`,
+//! known_hosts is never written), types a password, or decides what a
+//! command's failure means: callers get the exit status and the output.
+
+mod ssh;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+
+pub use ssh::{ControlDir, SshTarget};
+
+/// How a host is reached.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// Through the system `ssh`.
+    Ssh(SshTarget),
+    /// On this machine, through `sh -c`: for unit tests only.
+    Local,
+}
+
+/// One host to run commands on.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// The host's name, as in the inventory; used in every message.
+    pub name: String,
+    transport: Transport,
+    control: Arc<ControlDir>,
+}
+
+/// Which output stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Receives each output line (with its `\n`) as it arrives.
+pub type LineSink<'a> = &'a mut (dyn FnMut(Stream, &[u8]) + Send);
+
+/// What a command produced. A non-zero `status` is not an error here.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.status == 0
+    }
+
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// How to run one command.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Kill the command (here and, through coreutils `timeout`, on the host)
+    /// after this long.
+    pub timeout: Option<Duration>,
+    /// Run as root: directly when the SSH user is root, else via `sudo -n`.
+    pub sudo: bool,
+    /// Fed to the command's stdin (otherwise stdin is empty).
+    pub stdin: Option<Vec<u8>>,
+}
+
+impl RunOptions {
+    pub fn timeout(t: Duration) -> Self {
+        RunOptions {
+            timeout: Some(t),
+            ..Default::default()
+        }
+    }
+
+    pub fn sudo(mut self) -> Self {
+        self.sudo = true;
+        self
+    }
+}
+
+/// Why a command could not be run (or, for `run_ok`, failed).
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("{host}: the host key is not known ({detail}); verify the host's key fingerprint out of band, add it to {known_hosts}, and retry")]
+    HostKeyUnknown {
+        host: String,
+        known_hosts: String,
+        detail: String,
+    },
+    #[error("{host}: THE HOST KEY HAS CHANGED ({detail}); someone may be intercepting the connection, or the host was reinstalled: find out which before replacing its entry in {known_hosts}")]
+    HostKeyChanged {
+        host: String,
+        known_hosts: String,
+        detail: String,
+    },
+    #[error("{host}: SSH login refused ({detail}); check the user and identity file in the inventory, or the agent")]
+    AuthFailed { host: String, detail: String },
+    #[error("{host}: unreachable over SSH ({detail}); check that it is up and the address and port in the inventory")]
+    Unreachable { host: String, detail: String },
+    #[error("{host}: ssh failed: {detail}")]
+    Ssh { host: String, detail: String },
+    #[error("{host}: `{command}` did not finish within {}s; it was killed", after.as_secs_f32())]
+    Timeout {
+        host: String,
+        command: String,
+        after: Duration,
+    },
+    #[error("{host}: sudo -n refused to run `{command}` ({detail}); give the SSH user passwordless sudo or connect as root")]
+    SudoRefused {
+        host: String,
+        command: String,
+        detail: String,
+    },
+    #[error("{host}: `{command}` exited with status {status}: {stderr}")]
+    Failed {
+        host: String,
+        command: String,
+        status: i32,
+        stderr: String,
+    },
+    #[error("cannot start {program}: {source}; is it installed?")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("{host}: I/O error talking to the ssh process: {source}")]
+    Io {
+        host: String,
+        source: std::io::Error,
+    },
+}
+
+impl RemoteError {
+    /// True when the host could not be reached at all (nothing ran on it).
+    pub fn is_connection(&self) -> bool {
+        matches!(
+            self,
+            RemoteError::HostKeyUnknown { .. }
+                | RemoteError::HostKeyChanged { .. }
+                | RemoteError::AuthFailed { .. }
+                | RemoteError::Unreachable { .. }
+                | RemoteError::Ssh { .. }
+        )
+    }
+
+    /// A short machine name for the kind of error (used in JSON output).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RemoteError::HostKeyUnknown { .. } => "host_key_unknown",
+            RemoteError::HostKeyChanged { .. } => "host_key_changed",
+            RemoteError::AuthFailed { .. } => "auth_failed",
+            RemoteError::Unreachable { .. } => "unreachable",
+            RemoteError::Ssh { .. } => "ssh",
+            RemoteError::Timeout { .. } => "timeout",
+            RemoteError::SudoRefused { .. } => "sudo_refused",
+            RemoteError::Failed { .. } => "failed",
+            RemoteError::Spawn { .. } => "spawn",
+            RemoteError::Io { .. } => "io",
+        }
+    }
+}
+
+/// Quotes `s` for a POSIX shell.
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The command line the remote shell runs for `command` under `opts`.
+fn wrap(command: &str, opts: &RunOptions) -> String {
+    let inner = match opts.timeout {
+        // Also on the host, so a killed ssh does not leave the command running.
+        Some(t) => format!(
+            "timeout -k 5 {} sh -c {}",
+            t.as_secs().max(1),
+            sh_quote(command)
+        ),
+        None => format!("sh -c {}", sh_quote(command)),
+    };
+    if opts.sudo {
+        format!("if [ \"$(id -u)\" = 0 ]; then exec {inner}; else exec sudo -n -- {inner}; fi")
+    } else if opts.timeout.is_some() {
+        inner
+    } else {
+        command.to_string()
+    }
+}
+
+impl Remote {
+    pub fn new(name: impl Into<String>, transport: Transport, control: Arc<ControlDir>) -> Self {
+        Remote {
+            name: name.into(),
+            transport,
+            control,
+        }
+    }
+
+    /// A transport running on this machine (unit tests).
+    pub fn local(name: impl Into<String>) -> Self {
+        Remote::new(name, Transport::Local, Arc::new(ControlDir::unused()))
+    }
+
+    /// One remote per inventory host, sharing `control`.
+    pub fn for_inventory(
+        inv: &crate::inventory::Inventory,
+        control: Arc<ControlDir>,
+    ) -> Vec<Remote> {
+        inv.hosts
+            .iter()
+            .map(|h| {
+                Remote::new(
+                    h.name.clone(),
+                    Transport::Ssh(SshTarget::from_inventory(inv, h)),
+                    control.clone(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Runs `command` (a shell command line) and returns what it produced.
+    pub async fn run(&self, command: &str, opts: &RunOptions) -> Result<Output, RemoteError> {
+        self.run_streaming(command, opts, None).await
+    }
+
+    /// Like [`run`](Self::run), but an exit status other than 0 is an error
+    /// carrying the command's stderr.
+    pub async fn run_ok(&self, command: &str, opts: &RunOptions) -> Result<Output, RemoteError> {
+        let out = self.run(command, opts).await?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(RemoteError::Failed {
+                host: self.name.clone(),
+                command: command.to_string(),
+                status: out.status,
+                stderr: trim_detail(&out.stderr_str()),
+            })
+        }
+    }
+
+    /// Runs `command`, handing every output line (with its `\n`) to
+    /// `on_line` as it arrives; the output is captured too.
+    pub async fn run_streaming(
+        &self,
+        command: &str,
+        opts: &RunOptions,
+        mut on_line: Option<LineSink<'_>>,
+    ) -> Result<Output, RemoteError> {
+        let wrapped = wrap(command, opts);
+        let (mut cmd, log) = match &self.transport {
+            Transport::Local => {
+                let mut c = Command::new("sh");
+                c.arg("-c").arg(&wrapped);
+                (c, None)
+            }
+            Transport::Ssh(t) => {
+                let log = self.control.log_file();
+                (t.command(&self.control, &log, &wrapped), Some(log))
+            }
+        };
+        tracing::debug!(host = %self.name, command, "run");
+        cmd.stdin(if opts.stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+        let program = cmd.as_std().get_program().to_string_lossy().into_owned();
+        let mut child = cmd.spawn().map_err(|source| RemoteError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+        let io_err = |source| RemoteError::Io {
+            host: self.name.clone(),
+            source,
+        };
+        let stdin_data = opts.stdin.clone();
+        let mut stdin = child.stdin.take();
+        let mut out_r = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let mut err_r = BufReader::new(child.stderr.take().expect("stderr is piped"));
+        let work = async {
+            let feed = async {
+                if let (Some(mut w), Some(data)) = (stdin.take(), stdin_data) {
+                    // A command that exits without reading all of stdin is
+                    // not our error; its status says what happened.
+                    let _ = w.write_all(&data).await;
+                    let _ = w.shutdown().await;
+                }
+                Ok::<(), std::io::Error>(())
+            };
+            let read = async {
+                let mut out = Output::default();
+                let (mut out_done, mut err_done) = (false, false);
+                let (mut ob, mut eb) = (Vec::new(), Vec::new());
+                while !(out_done && err_done) {
+                    // read_until keeps partial lines in its buffer when the
+                    // other branch wins, so no byte is lost.
+                    tokio::select! {
+                        n = out_r.read_until(b'\n', &mut ob), if !out_done => {
+                            if n? == 0 { out_done = true; }
+                            if !ob.is_empty() && (out_done || ob.ends_with(b"\n")) {
+                                if let Some(f) = on_line.as_mut() { f(Stream::Stdout, &ob); }
+                                out.stdout.append(&mut ob);
+                            }
+                        }
+                        n = err_r.read_until(b'\n', &mut eb), if !err_done => {
+                            if n? == 0 { err_done = true; }
+                            if !eb.is_empty() && (err_done || eb.ends_with(b"\n")) {
+                                if let Some(f) = on_line.as_mut() { f(Stream::Stderr, &eb); }
+                                out.stderr.append(&mut eb);
+                            }
+                        }
+                    }
+                }
+                Ok::<Output, std::io::Error>(out)
+            };
+            let (_, out) = tokio::try_join!(feed, read)?;
+            let status = child.wait().await?;
+            Ok::<(Output, std::process::ExitStatus), std::io::Error>((out, status))
+        };
+        let result = match opts.timeout {
+            Some(t) => match tokio::time::timeout(t, work).await {
+                Ok(r) => r,
+                Err(_) => {
+                    if let Some(log) = &log {
+                        let _ = std::fs::remove_file(log);
+                    }
+                    return Err(RemoteError::Timeout {
+                        host: self.name.clone(),
+                        command: command.to_string(),
+                        after: t,
+                    });
+                }
+            },
+            None => work.await,
+        };
+        let ssh_log = log.as_ref().map(|l| {
+            let text = std::fs::read_to_string(l).unwrap_or_default();
+            let _ = std::fs::remove_file(l);
+            text
+        });
+        let (mut out, status) = result.map_err(io_err)?;
+        out.status = status.code().unwrap_or(-1);
+        if let (Transport::Ssh(t), Some(log)) = (&self.transport, ssh_log) {
+            // 255 is ssh's own failure only when ssh said something; a
+            // remote command may exit 255 too.
+            if out.status == 255 && !log.trim().is_empty() {
+                return Err(t.classify(&self.name, &log));
+            }
+            if !log.trim().is_empty() {
+                tracing::debug!(host = %self.name, ssh = %log.trim(), "ssh said");
+            }
+        }
+        if opts.sudo && out.status == 1 {
+            let err = out.stderr_str();
+            if err.starts_with("sudo:") || err.contains("\nsudo:") {
+                return Err(RemoteError::SudoRefused {
+                    host: self.name.clone(),
+                    command: command.to_string(),
+                    detail: trim_detail(&err),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes `data` to `path` atomically: a temporary file in the same
+    /// folder, then a rename, so a reader sees the old or the new content,
+    /// never a part. An existing file's owner and mode are kept unless
+    /// `mode`/`owner` are given; a new file gets `mode` or 0644.
+    pub async fn upload(
+        &self,
+        path: &str,
+        data: &[u8],
+        mode: Option<u32>,
+        owner: Option<&str>,
+        opts: &RunOptions,
+    ) -> Result<(), RemoteError> {
+        let f = sh_quote(path);
+        let mode_cmd = match mode {
+            Some(m) => format!("chmod {m:o} \"$t\""),
+            None => {
+                "if [ -e \"$f\" ]; then chmod --reference=\"$f\" \"$t\"; else chmod 644 \"$t\"; fi"
+                    .to_string()
+            }
+        };
+        let owner_cmd = match owner {
+            Some(o) => format!("chown {} \"$t\"", sh_quote(o)),
+            None => "if [ -e \"$f\" ]; then chown --reference=\"$f\" \"$t\"; fi".to_string(),
+        };
+        let script = format!(
+            "set -e; f={f}; d=$(dirname -- \"$f\"); b=$(basename -- \"$f\"); \
+             t=$(mktemp \"$d/.$b.snf-XXXXXX\"); trap 'rm -f -- \"$t\"' EXIT; \
+             cat > \"$t\"; {owner_cmd}; {mode_cmd}; sync -- \"$t\" 2>/dev/null || true; \
+             mv -f -- \"$t\" \"$f\"; trap - EXIT"
+        );
+        let mut o = opts.clone();
+        o.stdin = Some(data.to_vec());
+        let out = self.run(&script, &o).await?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(RemoteError::Failed {
+                host: self.name.clone(),
+                command: format!("upload to {path}"),
+                status: out.status,
+                stderr: trim_detail(&out.stderr_str()),
+            })
+        }
+    }
+
+    /// Reads the file at `path`.
+    pub async fn download(&self, path: &str, opts: &RunOptions) -> Result<Vec<u8>, RemoteError> {
+        Ok(self
+            .run_ok(&format!("cat -- {}", sh_quote(path)), opts)
+            .await?
+            .stdout)
+    }
+}
+
+/// The last lines of what a process said, for one-line error messages.
+pub(crate) fn trim_detail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let tail = lines[lines.len().saturating_sub(2)..].join(" / ");
+    if tail.chars().count() > 300 {
+        let cut: String = tail.chars().take(300).collect();
+        format!("{cut}...")
+    } else {
+        tail
+    }
+}
+
+/// Runs `f` on every remote, at most `limit` at a time. Every host gets its
+/// result, in input order; one host's failure never stops the others.
+pub async fn fan_out<T, F, Fut>(
+    remotes: Vec<Remote>,
+    limit: usize,
+    f: F,
+) -> Vec<(String, Result<T, RemoteError>)>
+where
+    T: Send + 'static,
+    F: Fn(Remote) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<T, RemoteError>> + Send + 'static,
+{
+    let sem = Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
+    let f = Arc::new(f);
+    let mut set = tokio::task::JoinSet::new();
+    let names: Vec<String> = remotes.iter().map(|r| r.name.clone()).collect();
+    for (i, r) in remotes.into_iter().enumerate() {
+        let sem = sem.clone();
+        let f = f.clone();
+        set.spawn(async move {
+            let _permit = sem
+                .acquire_owned()
+                .await
+                .expect("semaphore is never closed");
+            (i, f(r).await)
+        });
+    }
+    let mut results: Vec<Option<Result<T, RemoteError>>> = names.iter().map(|_| None).collect();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, r)) => results[i] = Some(r),
+            // A panic in one host's task is a bug; it must not hide the
+            // other hosts' results, so it becomes that host's error below.
+            Err(e) => tracing::error!("a fan-out task failed: {e}"),
+        }
+    }
+    names
+        .into_iter()
+        .zip(results)
+        .map(|(name, r)| {
+            let r = r.unwrap_or_else(|| {
+                Err(RemoteError::Ssh {
+                    host: name.clone(),
+                    detail: "internal error: the task for this host panicked".into(),
+                })
+            });
+            (name, r)
+        })
+        .collect()
+}
+
+/// The default folder for control sockets: `$XDG_RUNTIME_DIR/snf-upgrade`,
+/// else `~/.cache/snf-upgrade/ssh`; `SNF_UPGRADE_CONTROL_DIR` overrides.
+pub fn default_control_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("SNF_UPGRADE_CONTROL_DIR") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("XDG_RUNTIME_DIR") {
+        return Path::new(&p).join("snf-upgrade");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
+    Path::new(&home).join(".cache/snf-upgrade/ssh")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn quoting_round_trips_through_sh() {
+        for s in ["plain", "with space", "it's", "$HOME `x` \"q\"", ""] {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", sh_quote(s)))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn local_run_captures_both_streams_and_status() {
+        let r = Remote::local("here");
+        let out = rt()
+            .block_on(r.run("echo out; echo err >&2; exit 3", &RunOptions::default()))
+            .unwrap();
+        assert_eq!(out.status, 3);
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+    }
+
+    #[test]
+    fn streaming_sees_every_line_in_order() {
+        let r = Remote::local("here");
+        let mut lines = Vec::new();
+        let mut cb = |s: Stream, l: &[u8]| lines.push((s, String::from_utf8_lossy(l).into_owned()));
+        let out = rt()
+            .block_on(r.run_streaming(
+                "for i in 1 2 3; do echo $i; done; printf tail",
+                &RunOptions::default(),
+                Some(&mut cb),
+            ))
+            .unwrap();
+        assert_eq!(out.stdout, b"1\n2\n3\ntail");
+        let got: Vec<_> = lines.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(got, ["1\n", "2\n", "3\n", "tail"]);
+    }
+
+    #[test]
+    fn timeout_kills_the_command() {
+        let r = Remote::local("here");
+        let t = std::time::Instant::now();
+        let e = rt()
+            .block_on(r.run("sleep 20", &RunOptions::timeout(Duration::from_secs(1))))
+            .unwrap_err();
+        assert!(matches!(e, RemoteError::Timeout { .. }), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn stdin_is_fed() {
+        let r = Remote::local("here");
+        let opts = RunOptions {
+            stdin: Some(b"abc".to_vec()),
+            ..Default::default()
+        };
+        let out = rt().block_on(r.run("tr a-z A-Z", &opts)).unwrap();
+        assert_eq!(out.stdout, b"ABC");
+    }
+
+    #[test]
+    fn upload_keeps_mode_and_download_reads_back() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("conf");
+        std::fs::write(&p, "old").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let r = Remote::local("here");
+        let ps = p.to_str().unwrap();
+        let rt = rt();
+        rt.block_on(r.upload(ps, b"new\n", None, None, &RunOptions::default()))
+            .unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"new\n");
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o640);
+        assert_eq!(
+            rt.block_on(r.download(ps, &RunOptions::default())).unwrap(),
+            b"new\n"
+        );
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+        let e = rt
+            .block_on(r.download("/nonexistent/x", &RunOptions::default()))
+            .unwrap_err();
+        assert!(matches!(e, RemoteError::Failed { .. }), "{e}");
+    }
+
+    #[test]
+    fn sudo_wrapper_runs_as_root_directly() {
+        // As root (CI), the wrapper must not call sudo at all.
+        let w = wrap("id -u", &RunOptions::default().sudo());
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&w)
+            .output()
+            .unwrap();
+        if nix_uid() == 0 {
+            assert_eq!(out.stdout, b"0\n");
+        }
+    }
+
+    fn nix_uid() -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self")
+            .map(|m| m.uid())
+            .unwrap_or(1)
+    }
+
+    #[test]
+    fn fan_out_keeps_order_and_reports_each_failure() {
+        let remotes: Vec<Remote> = (0..6).map(|i| Remote::local(format!("h{i}"))).collect();
+        let res = rt().block_on(fan_out(remotes, 2, |r| async move {
+            let n: usize = r.name[1..].parse().unwrap();
+            r.run_ok(&format!("exit {}", n % 2), &RunOptions::default())
+                .await
+                .map(|_| n)
+        }));
+        assert_eq!(res.len(), 6);
+        for (i, (name, r)) in res.iter().enumerate() {
+            assert_eq!(name, &format!("h{i}"));
+            assert_eq!(r.is_ok(), i % 2 == 0);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! A throwaway OpenSSH server on loopback for tests: its own host key, its
+//! own authorized key, a free high port; killed when dropped. Clients get a
+//! known_hosts naming its key, and an empty ssh config so the user's own
+//! ~/.ssh/config does not interfere.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use snf_upgrade::remote::SshTarget;
+
+pub struct Sshd {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: Child,
+}
+
+fn keygen(path: &Path) {
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "snf-test", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen (openssh-client) is installed");
+    assert!(st.success());
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Sshd {
+    pub fn start() -> Sshd {
+        let sshd = Path::new("/usr/sbin/sshd");
+        assert!(
+            sshd.exists(),
+            "/usr/sbin/sshd is missing: run scripts/install-deps (openssh-server)"
+        );
+        // sshd's privilege separation folder; present where openssh-server runs.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let dir = tempfile::Builder::new()
+            .prefix("snf-sshd")
+            .tempdir()
+            .unwrap();
+        let d = dir.path();
+        keygen(&d.join("host_key"));
+        keygen(&d.join("other_host_key"));
+        keygen(&d.join("id"));
+        std::fs::copy(d.join("id.pub"), d.join("authorized_keys")).unwrap();
+        std::fs::write(d.join("ssh_config"), "").unwrap();
+        let port = free_port();
+        std::fs::write(
+            d.join("sshd_config"),
+            format!(
+                "ListenAddress 127.0.0.1:{port}\nHostKey {d}/host_key\n\
+                 AuthorizedKeysFile {d}/authorized_keys\nPidFile none\nStrictModes no\n\
+                 UsePAM no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nMaxStartups 200:30:300\nMaxSessions 200\n",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
+            .spawn()
+            .expect("sshd starts");
+        let t = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "sshd did not listen on port {port}: {}",
+                std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        Sshd { dir, port, child }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A known_hosts file (named `name`) holding `key_file`'s public key for
+    /// this server's address and port.
+    pub fn known_hosts_with(&self, name: &str, key_file: &str) -> PathBuf {
+        let key = std::fs::read_to_string(self.path(&format!("{key_file}.pub"))).unwrap();
+        let key: Vec<&str> = key.split_whitespace().take(2).collect();
+        let p = self.path(name);
+        std::fs::write(&p, format!("[127.0.0.1]:{} {}\n", self.port, key.join(" "))).unwrap();
+        p
+    }
+
+    /// The right known_hosts.
+    pub fn known_hosts(&self) -> PathBuf {
+        self.known_hosts_with("known_hosts", "host_key")
+    }
+
+    pub fn target(&self, known_hosts: PathBuf) -> SshTarget {
+        SshTarget {
+            destination: "127.0.0.1".into(),
+            user: Some(whoami()),
+            port: Some(self.port),
+            identity_file: Some(self.path("id")),
+            known_hosts: Some(known_hosts),
+            config: Some(self.path("ssh_config")),
+            jump: None,
+            connect_timeout: Some(5),
+        }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn whoami() -> String {
+    let out = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}

@@ -1,0 +1,5 @@
+//! Integration tests against a real OpenSSH server on loopback (started by
+//! each test, see `harness`): the remote transport and facts gathering.
+
+mod harness;
+mod remote;
