@@ -38,6 +38,9 @@ pub enum Command {
     },
     /// Validate, import (from Ansible) or extend (from RAPI) a site inventory.
     Inventory(crate::inventory::InventoryArgs),
+    /// Show (or, with --write, apply) the config edits of the upgrade under a
+    /// root folder: gunicorn, Synnefo settings, Apache sites, APT sources.
+    Convert(crate::edits::convert::ConvertArgs),
     /// Write the man pages (one per subcommand) into DIR.
     Man {
         /// Folder to write `snf-upgrade*.1` into; created if missing.
@@ -72,6 +75,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
             Ok(Status::Success)
         }
         Command::Inventory(args) => crate::inventory::run(args),
+        Command::Convert(args) => crate::edits::convert::run(
+            &args,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        ),
         Command::Man { out } => {
             write_man_pages(&out)?;
             Ok(Status::Success)

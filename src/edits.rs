@@ -1,3 +1,524 @@
-//! Lossless config editors (Python settings, APT sources, Apache sites). Bytes
-//! an editor does not understand round-trip unchanged; every edit yields a
-//! diff, applies atomically with a backup, and validates its result.
+//! Lossless config editors for the 0.18.1 → 0.19 upgrade: Python settings
+//! (`/etc/gunicorn.d/*`, `/etc/synnefo/*.conf`), Apache sites and APT sources.
+//!
+//! What this module owns: reading those files as text, deciding which rules
+//! apply, producing the new text as splices into the old one (so every byte an
+//! editor does not change round-trips unchanged), validating the result, and
+//! writing it atomically with a backup.
+//!
+//! What it must never do: guess. A value it cannot evaluate, a customised
+//! setting it has no rule for, or a file it cannot parse becomes a [`Note`] or
+//! an [`EditError`] naming the file, line and column, and nothing is written.
+//! It never talks to a host: callers hand it a root folder (`/` or a copy).
+
+pub mod apache;
+pub mod apt;
+pub mod convert;
+pub mod gunicorn;
+pub mod python;
+pub mod settings;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// An error that stops a conversion before anything is written.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    /// A file that cannot be parsed (or a value that cannot be understood):
+    /// the file is named relative to the root, with a 1-based line and column.
+    #[error("{file}:{line}:{column}: {message}")]
+    Parse {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// Reading or writing failed.
+    #[error("{file}: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The caller asked for something this tool does not know.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl EditError {
+    /// A parse error at a byte offset of `text`.
+    pub fn at(file: &str, text: &str, offset: usize, message: impl Into<String>) -> Self {
+        let (line, column) = line_col(text, offset);
+        EditError::Parse {
+            file: file.to_string(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    /// Wraps an I/O error with the file it concerns.
+    pub fn io(file: impl AsRef<Path>, source: std::io::Error) -> Self {
+        EditError::Io {
+            file: file.as_ref().display().to_string(),
+            source,
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Reads a file as UTF-8; invalid bytes are a parse error with their position.
+pub fn read_text(shown: &str, path: &Path) -> Result<String, EditError> {
+    let bytes = std::fs::read(path).map_err(|e| EditError::io(shown, e))?;
+    text_from_bytes(shown, bytes)
+}
+
+/// Turns bytes into text, or an error naming the first invalid byte.
+pub fn text_from_bytes(shown: &str, bytes: Vec<u8>) -> Result<String, EditError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let bytes = e.into_bytes();
+        // The valid prefix is text; count lines and columns in it.
+        let prefix = String::from_utf8_lossy(&bytes[..good]).into_owned();
+        EditError::at(shown, &prefix, good, "not valid UTF-8")
+    })
+}
+
+/// One replacement of `range` (byte offsets into the original text) by `text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Splice {
+    pub range: std::ops::Range<usize>,
+    pub text: String,
+}
+
+impl Splice {
+    pub fn new(range: std::ops::Range<usize>, text: impl Into<String>) -> Self {
+        Splice {
+            range,
+            text: text.into(),
+        }
+    }
+    pub fn insert(at: usize, text: impl Into<String>) -> Self {
+        Splice::new(at..at, text)
+    }
+}
+
+/// Applies splices to `text`. Splices must not overlap; insertions at the same
+/// offset keep their given order. Every byte outside the ranges is kept.
+pub fn apply_splices(text: &str, splices: &[Splice]) -> String {
+    let mut order: Vec<&Splice> = splices.iter().collect();
+    order.sort_by_key(|s| (s.range.start, s.range.end));
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut pos = 0;
+    for s in order {
+        debug_assert!(s.range.start >= pos, "overlapping splices");
+        let start = s.range.start.max(pos);
+        out.push_str(&text[pos..start]);
+        out.push_str(&s.text);
+        pos = s.range.end.max(start);
+    }
+    out.push_str(&text[pos..]);
+    out
+}
+
+/// The result of one editor on one file: the new text (equal to the old one
+/// when nothing is needed), what changed, and notes for the operator.
+#[derive(Debug, Default, Clone)]
+pub struct Edited {
+    pub new: String,
+    /// (rule, summary) for each change made.
+    pub changes: Vec<(&'static str, String)>,
+    /// (line, rule, message) for each thing a human must decide.
+    pub notes: Vec<(Option<usize>, &'static str, String)>,
+}
+
+impl Edited {
+    /// Nothing to change yet: the text as it is.
+    pub fn unchanged(text: &str) -> Self {
+        Edited {
+            new: text.to_string(),
+            ..Edited::default()
+        }
+    }
+
+    pub fn note(&mut self, line: Option<usize>, rule: &'static str, message: impl Into<String>) {
+        self.notes.push((line, rule, message.into()));
+    }
+
+    /// Adds this file's result to a proposal (a write when the text changed).
+    pub fn into_proposal(self, rel: &Path, old: &str, proposal: &mut Proposal) {
+        let file = shown(rel);
+        for (rule, summary) in self.changes {
+            proposal.changes.push(Change {
+                file: file.clone(),
+                rule,
+                summary,
+            });
+        }
+        for (line, rule, message) in self.notes {
+            proposal.notes.push(Note {
+                file: file.clone(),
+                line,
+                rule,
+                message,
+            });
+        }
+        if self.new != old {
+            proposal.ops.push(Op::Write {
+                path: rel.to_path_buf(),
+                old: old.to_string(),
+                new: self.new,
+            });
+        }
+    }
+}
+
+/// What a rule changes, for the operator (`--json` lists these).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// The file as it would be on the host (`/etc/...`).
+    pub file: String,
+    /// The rule's stable name, e.g. `gunicorn-wsgi`.
+    pub rule: &'static str,
+    /// One sentence.
+    pub summary: String,
+}
+
+/// Something the operator must look at that no rule may decide (a customised
+/// LOGGING_SETUP, a custom cache backend, ...). Notes never change files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Note {
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    pub rule: &'static str,
+    pub message: String,
+}
+
+/// One file-system operation of a conversion. Paths are relative to the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Replace the content of an existing file (`old` is what was read).
+    Write {
+        path: PathBuf,
+        old: String,
+        new: String,
+    },
+    /// Rename a file (the Apache `.conf` suffix).
+    Rename { from: PathBuf, to: PathBuf },
+    /// Replace the symlink `from` (pointing at `old_target`) by `to` pointing
+    /// at `target` (sites-enabled).
+    Relink {
+        from: PathBuf,
+        old_target: PathBuf,
+        to: PathBuf,
+        target: PathBuf,
+    },
+}
+
+impl Op {
+    /// The paths this operation touches (for backups).
+    fn touched(&self) -> Vec<&Path> {
+        match self {
+            Op::Write { path, .. } => vec![path],
+            Op::Rename { from, to } => vec![from, to],
+            Op::Relink { from, to, .. } => vec![from, to],
+        }
+    }
+}
+
+/// Everything a conversion would do: operations, what they mean, and notes.
+#[derive(Debug, Default, Clone)]
+pub struct Proposal {
+    pub ops: Vec<Op>,
+    pub changes: Vec<Change>,
+    pub notes: Vec<Note>,
+}
+
+impl Proposal {
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn extend(&mut self, other: Proposal) {
+        self.ops.extend(other.ops);
+        self.changes.extend(other.changes);
+        self.notes.extend(other.notes);
+    }
+
+    /// A unified diff of every operation, in order (renames as git does).
+    pub fn diff(&self) -> String {
+        let mut out = String::new();
+        for op in &self.ops {
+            match op {
+                Op::Write { path, old, new } => {
+                    let shown = shown(path);
+                    let diff = similar::TextDiff::from_lines(old.as_str(), new.as_str());
+                    let text = diff
+                        .unified_diff()
+                        .context_radius(3)
+                        .header(&format!("a{shown}"), &format!("b{shown}"))
+                        .to_string();
+                    out.push_str(&text);
+                    if !text.ends_with('\n') {
+                        out.push('\n');
+                    }
+                }
+                Op::Rename { from, to } => {
+                    out.push_str(&format!(
+                        "rename from {}\nrename to {}\n",
+                        shown(from),
+                        shown(to)
+                    ));
+                }
+                Op::Relink {
+                    from,
+                    old_target,
+                    to,
+                    target,
+                } => {
+                    out.push_str(&format!(
+                        "symlink {} -> {}\n     now {} -> {}\n",
+                        shown(from),
+                        old_target.display(),
+                        shown(to),
+                        target.display()
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A root-relative path as it is on the host: `/etc/...`.
+pub fn shown(rel: &Path) -> String {
+    format!("/{}", rel.display())
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{}] {}", self.file, self.rule, self.summary)
+    }
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{} [{}] {}", self.file, line, self.rule, self.message),
+            None => write!(f, "{} [{}] {}", self.file, self.rule, self.message),
+        }
+    }
+}
+
+/// Where backups of one `--write` run go: `<root>/var/backups/snf-upgrade/
+/// <UTC timestamp>/<original path>`. Outside every folder a daemon reads
+/// (gunicorn reads all of /etc/gunicorn.d, Apache all of sites-enabled), so a
+/// backup can never be loaded as config.
+pub fn backup_dir(root: &Path, now: std::time::SystemTime) -> PathBuf {
+    root.join("var/backups/snf-upgrade").join(utc_stamp(now))
+}
+
+/// `YYYYmmddTHHMMSSZ` for a point in time (UTC, civil calendar).
+pub fn utc_stamp(now: std::time::SystemTime) -> String {
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Applies a validated proposal under `root`: backs up every touched path
+/// first, then writes each file atomically (temporary file in the same
+/// folder, fsync, rename; mode and owner kept), then renames and relinks.
+/// Returns the backup folder.
+pub fn apply(root: &Path, proposal: &Proposal) -> Result<PathBuf, EditError> {
+    let backups = backup_dir(root, std::time::SystemTime::now());
+    // Two runs in the same second must not share a folder.
+    let backups = unique_dir(backups);
+    let mut manifest = String::new();
+    let mut seen = BTreeMap::new();
+    for op in &proposal.ops {
+        for rel in op.touched() {
+            if seen.insert(rel.to_path_buf(), ()).is_some() {
+                continue;
+            }
+            let src = root.join(rel);
+            let Ok(meta) = std::fs::symlink_metadata(&src) else {
+                continue; // a path that does not exist yet (rename target)
+            };
+            let dst = backups.join(rel);
+            if let Some(parent) = dst.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| EditError::io(&dst, e))?;
+            }
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&src).map_err(|e| EditError::io(&src, e))?;
+                std::os::unix::fs::symlink(&target, &dst).map_err(|e| EditError::io(&dst, e))?;
+            } else {
+                std::fs::copy(&src, &dst).map_err(|e| EditError::io(&dst, e))?;
+            }
+            manifest.push_str(&format!("{}\n", shown(rel)));
+        }
+    }
+    if !manifest.is_empty() {
+        std::fs::write(backups.join("MANIFEST"), &manifest)
+            .map_err(|e| EditError::io(backups.join("MANIFEST"), e))?;
+    }
+    for op in &proposal.ops {
+        if let Op::Write { path, old, new } = op {
+            let full = root.join(path);
+            // Refuse if the file changed since it was read: never clobber.
+            let now = read_text(&shown(path), &full)?;
+            if &now != old {
+                return Err(EditError::Usage(format!(
+                    "{} changed while converting; run again",
+                    shown(path)
+                )));
+            }
+            write_atomic(&full, new.as_bytes())?;
+        }
+    }
+    for op in &proposal.ops {
+        match op {
+            Op::Write { .. } => {}
+            Op::Rename { from, to } => {
+                let (src, dst) = (root.join(from), root.join(to));
+                if std::fs::symlink_metadata(&dst).is_ok() {
+                    return Err(EditError::Usage(format!(
+                        "{} exists; not renaming",
+                        shown(to)
+                    )));
+                }
+                std::fs::rename(&src, &dst).map_err(|e| EditError::io(&src, e))?;
+            }
+            Op::Relink {
+                from, to, target, ..
+            } => {
+                let (src, dst) = (root.join(from), root.join(to));
+                let tmp = dst.with_file_name(format!(
+                    ".{}.snf-upgrade-tmp",
+                    dst.file_name().unwrap_or_default().to_string_lossy()
+                ));
+                let _ = std::fs::remove_file(&tmp);
+                std::os::unix::fs::symlink(target, &tmp).map_err(|e| EditError::io(&tmp, e))?;
+                std::fs::rename(&tmp, &dst).map_err(|e| EditError::io(&dst, e))?;
+                if src != dst {
+                    std::fs::remove_file(&src).map_err(|e| EditError::io(&src, e))?;
+                }
+            }
+        }
+    }
+    Ok(backups)
+}
+
+fn unique_dir(base: PathBuf) -> PathBuf {
+    let mut candidate = base.clone();
+    let mut n = 1;
+    while candidate.exists() {
+        candidate = PathBuf::from(format!("{}.{n}", base.display()));
+        n += 1;
+    }
+    candidate
+}
+
+/// Writes `bytes` to `path` atomically, keeping the mode and owner of the file
+/// it replaces.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EditError> {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok();
+    let tmp = path.with_file_name(format!(
+        ".{}.snf-upgrade-tmp",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        if let Some(meta) = &meta {
+            f.set_permissions(meta.permissions())?;
+            // Keeping the owner needs privileges; without them the file stays ours.
+            let _ = std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid()));
+        }
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(|e| EditError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splices_keep_every_other_byte() {
+        let text = "abc def ghi";
+        let out = apply_splices(
+            text,
+            &[
+                Splice::new(4..7, "DEF"),
+                Splice::insert(11, "!"),
+                Splice::insert(0, ">"),
+            ],
+        );
+        assert_eq!(out, ">abc DEF ghi!");
+    }
+
+    #[test]
+    fn line_and_column_count_characters() {
+        assert_eq!(line_col("ab\ncé d", 7), (2, 4));
+        assert_eq!(line_col("x", 0), (1, 1));
+    }
+
+    #[test]
+    fn invalid_utf8_is_located() {
+        let err = text_from_bytes("f", b"ok\nab\xffc".to_vec()).unwrap_err();
+        assert_eq!(err.to_string(), "f:2:3: not valid UTF-8");
+    }
+
+    #[test]
+    fn stamps_are_utc_civil_time() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000);
+        assert_eq!(utc_stamp(t), "20261118T110640Z");
+        assert_eq!(utc_stamp(std::time::UNIX_EPOCH), "19700101T000000Z");
+    }
+}
