@@ -41,6 +41,9 @@ pub enum Command {
     /// Show (or, with --write, apply) the config edits of the upgrade under a
     /// root folder: gunicorn, Synnefo settings, Apache sites, APT sources.
     Convert(crate::edits::convert::ConvertArgs),
+    /// Read what every host runs now: OS, APT sources, packages, holds, dpkg
+    /// state, services, disk. Read-only; one SSH round trip per host.
+    Facts(crate::facts::FactsArgs),
     /// Write the man pages (one per subcommand) into DIR.
     Man {
         /// Folder to write `snf-upgrade*.1` into; created if missing.
@@ -80,6 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),
         ),
+        Command::Facts(args) => crate::facts::run(args),
         Command::Man { out } => {
             write_man_pages(&out)?;
             Ok(Status::Success)

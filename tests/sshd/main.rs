@@ -1,5 +1,6 @@
 //! Integration tests against a real OpenSSH server on loopback (started by
 //! each test, see `harness`): the remote transport and facts gathering.
 
+mod facts;
 mod harness;
 mod remote;
