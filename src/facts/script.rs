@@ -166,13 +166,13 @@ pub fn package_matters(name: &str) -> bool {
 
 /// `${db:Status-Abbrev}\t${Package}\t${Version}` lines → (versions of the
 /// packages that matter, held packages, packages in an unfinished state).
-fn parse_dpkg(
-    lines: &[&str],
-) -> (
+type DpkgParsed = (
     BTreeMap<String, PackageState>,
     Vec<String>,
     Vec<(String, String)>,
-) {
+);
+
+fn parse_dpkg(lines: &[&str]) -> DpkgParsed {
     let mut packages = BTreeMap::new();
     let mut held = Vec::new();
     let mut pending = Vec::new();
