@@ -197,13 +197,19 @@ fn first_error(root: Node<'_>, text: &str) -> (usize, String) {
             continue;
         }
         if node.is_error() {
-            let snippet: String = text[node.byte_range()].chars().take(20).collect();
-            let msg = format!(
-                "syntax error near {:?}",
-                snippet.lines().next().unwrap_or("")
-            );
-            if best.as_ref().is_none_or(|(o, _)| node.start_byte() < *o) {
-                best = Some((node.start_byte(), msg));
+            let (at, msg) = match unclosed_bracket(&text[node.byte_range()]) {
+                Some((i, c)) => (
+                    node.start_byte() + i,
+                    format!("syntax error: '{c}' is never closed"),
+                ),
+                None => {
+                    let snippet: String = text[node.byte_range()].chars().take(20).collect();
+                    let near = snippet.lines().next().unwrap_or("").to_string();
+                    (node.start_byte(), format!("syntax error near {near:?}"))
+                }
+            };
+            if best.as_ref().is_none_or(|(o, _)| at < *o) {
+                best = Some((at, msg));
             }
             continue;
         }
@@ -215,6 +221,39 @@ fn first_error(root: Node<'_>, text: &str) -> (usize, String) {
         }
     }
     best.unwrap_or((0, "syntax error".to_string()))
+}
+
+/// The innermost bracket in `src` that is never closed (strings and comments
+/// skipped), as its offset and character: where Python would point.
+fn unclosed_bracket(src: &str) -> Option<(usize, char)> {
+    let mut stack: Vec<(usize, char)> = Vec::new();
+    let mut chars = src.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '#' => {
+                for (_, c) in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '\'' | '"' => {
+                while let Some((_, d)) = chars.next() {
+                    if d == '\\' {
+                        chars.next();
+                    } else if d == c || d == '\n' {
+                        break;
+                    }
+                }
+            }
+            '(' | '[' | '{' => stack.push((i, c)),
+            ')' | ']' | '}' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    stack.pop()
 }
 
 /// Named children that are not comments.
