@@ -44,6 +44,9 @@ pub enum Command {
     /// Read what every host runs now: OS, APT sources, packages, holds, dpkg
     /// state, services, disk. Read-only; one SSH round trip per host.
     Facts(crate::facts::FactsArgs),
+    /// Plan the rolling upgrade of Ganeti nodes: groups that go down
+    /// together and the live migrations that empty them (reads only).
+    Plan(crate::planner::PlanArgs),
     /// Write the man pages (one per subcommand) into DIR.
     Man {
         /// Folder to write `snf-upgrade*.1` into; created if missing.
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
             &mut std::io::stderr().lock(),
         ),
         Command::Facts(args) => crate::facts::run(args),
+        Command::Plan(args) => crate::planner::run(args),
         Command::Man { out } => {
             write_man_pages(&out)?;
             Ok(Status::Success)
