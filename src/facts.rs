@@ -12,6 +12,7 @@ mod cmd;
 mod script;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -19,7 +20,7 @@ use serde::Serialize;
 use crate::remote::{fan_out, Remote, RemoteError, RunOptions};
 
 pub use cmd::{run, FactsArgs};
-pub use script::{package_matters, Incomplete, SCRIPT};
+pub use script::{package_matters, DpkgSnapshot, Incomplete, SCRIPT};
 
 /// Everything read from one reachable host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -147,23 +148,82 @@ pub struct HostError {
     pub message: String,
 }
 
-/// Reads one host's facts (one SSH round trip).
-pub async fn gather(remote: &Remote, timeout: Duration) -> Result<Facts, FactsError> {
-    let out = remote.run_ok(SCRIPT, &RunOptions::timeout(timeout)).await?;
-    script::parse(&out.stdout_str()).map_err(|source| FactsError::Incomplete {
-        host: remote.name.clone(),
-        source,
+/// Reads one host's facts (one SSH round trip). With `cache`, a folder
+/// private to the user, the package list read last time is reused while the
+/// host's dpkg status file is the very same file.
+pub async fn gather(
+    remote: &Remote,
+    timeout: Duration,
+    cache: Option<&Path>,
+) -> Result<Facts, FactsError> {
+    let cached = cache.and_then(|d| load_snapshot(d, &remote.name));
+    let script = script::script_for(cached.as_ref());
+    let out = remote
+        .run_ok(&script, &RunOptions::timeout(timeout))
+        .await?;
+    let parsed = script::parse(&out.stdout_str(), cached.as_ref()).map_err(|source| {
+        FactsError::Incomplete {
+            host: remote.name.clone(),
+            source,
+        }
+    })?;
+    if let (Some(dir), Some(snap)) = (cache, &parsed.snapshot) {
+        // Only a clean state is reused: an unfinished one must be audited
+        // again each time.
+        if parsed.facts.dpkg.is_clean() {
+            store_snapshot(dir, &remote.name, snap);
+        }
+    }
+    Ok(parsed.facts)
+}
+
+fn snapshot_path(dir: &Path, host: &str) -> PathBuf {
+    let safe: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join(format!("dpkg-{safe}"))
+}
+
+fn load_snapshot(dir: &Path, host: &str) -> Option<DpkgSnapshot> {
+    let text = std::fs::read_to_string(snapshot_path(dir, host)).ok()?;
+    let (fingerprint, lines) = text.split_once('\n')?;
+    Some(DpkgSnapshot {
+        fingerprint: fingerprint.to_string(),
+        lines: lines.to_string(),
     })
 }
 
-/// Reads every host's facts, `concurrency` at a time, in input order.
+/// Best effort: a snapshot that cannot be written only costs time next run.
+fn store_snapshot(dir: &Path, host: &str, snap: &DpkgSnapshot) {
+    let path = snapshot_path(dir, host);
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let ok = std::fs::create_dir_all(dir)
+        .and_then(|_| std::fs::write(&tmp, format!("{}\n{}", snap.fingerprint, snap.lines)))
+        .and_then(|_| std::fs::rename(&tmp, &path));
+    if let Err(e) = ok {
+        tracing::debug!("cannot keep the package list of {host}: {e}");
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+/// Reads every host's facts, `concurrency` at a time, in input order (see
+/// [`gather`] for `cache`).
 pub async fn gather_all(
     remotes: Vec<Remote>,
     concurrency: usize,
     timeout: Duration,
+    cache: Option<PathBuf>,
 ) -> Vec<HostFacts> {
-    let results = fan_out(remotes, concurrency, move |r| async move {
-        Ok(gather(&r, timeout).await)
+    let results = fan_out(remotes, concurrency, move |r| {
+        let cache = cache.clone();
+        async move { Ok(gather(&r, timeout, cache.as_deref()).await) }
     })
     .await;
     results
@@ -206,6 +266,7 @@ mod tests {
             vec![Remote::local("here")],
             4,
             Duration::from_secs(30),
+            None,
         ));
         let f = hosts[0].facts.as_ref().expect("facts from this machine");
         let os = std::fs::read_to_string("/etc/os-release").unwrap();

@@ -40,6 +40,9 @@ pub struct FactsArgs {
 pub fn run(args: FactsArgs) -> anyhow::Result<Status> {
     let inv = Inventory::load(&args.inventory)?;
     let control_path = default_control_path();
+    // The control folder is private (0700): the package-list snapshots
+    // live there too.
+    let cache = Some(control_path.join("facts-cache"));
     let control = Arc::new(ControlDir::open(&control_path).map_err(|e| {
         anyhow::anyhow!(
             "cannot use {} for SSH control sockets: {e}",
@@ -66,6 +69,7 @@ pub fn run(args: FactsArgs) -> anyhow::Result<Status> {
         remotes,
         args.concurrency,
         Duration::from_secs(args.timeout),
+        cache,
     ));
     tracing::info!(
         hosts = hosts.len(),

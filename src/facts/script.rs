@@ -24,18 +24,29 @@ for f in /etc/apt/sources.list /etc/apt/sources.list.d/*; do
   [ -f "$f" ] && [ -r "$f" ] || continue
   echo "@@file $f"; dump "$f"
 done
-echo @@snf:dpkg
-s=$(dpkg-query -W -f='${db:Status-Abbrev}\t${Package}\t${Version}\n' 2>/dev/null)
-printf '%s\n' "$s"
 echo @@snf:dpkg_updates
-pending=
-for f in /var/lib/dpkg/updates/*; do [ -e "$f" ] && echo "$f" && pending=1; done
-# dpkg --audit only when something is not fully installed (state U F H W t,
-# or reinst-required) or dpkg's journal is not empty: on a clean host it
-# reports nothing, and it is the dearest command here.
-nl='
+journal=
+for f in /var/lib/dpkg/updates/*; do [ -e "$f" ] && echo "$f" && journal=1; done
+echo @@snf:dpkg_fp
+fp=$(stat -c '%d:%i:%s:%.9Y' /var/lib/dpkg/status 2>/dev/null)
+echo "$fp"
+# The package list is the dearest read here. When the caller saw this very
+# status file (device, inode, size, mtime in ns: dpkg replaces it by rename
+# on every change) and dpkg's journal is empty, it reuses what it read then.
+pending=$journal
+if [ -n "$fp" ] && [ "$fp" = "${snf_dpkg_fp:-}" ] && [ -z "$journal" ]; then
+  echo @@snf:dpkg_unchanged
+else
+  echo @@snf:dpkg
+  s=$(dpkg-query -W -f='${db:Status-Abbrev}\t${Package}\t${Version}\n' 2>/dev/null)
+  printf '%s\n' "$s"
+  # dpkg --audit only when something is not fully installed (state U F H W
+  # t, or reinst-required) or the journal is not empty: on a clean host it
+  # reports nothing, and it costs more than everything else together.
+  nl='
 '
-case "$nl$s" in *"$nl"?[UFHWt]*|*"$nl"??R*) pending=1 ;; esac
+  case "$nl$s" in *"$nl"?[UFHWt]*|*"$nl"??R*) pending=1 ;; esac
+fi
 echo @@snf:dpkg_audit
 [ -n "$pending" ] && dpkg --audit 2>&1
 echo @@snf:systemd
@@ -43,15 +54,15 @@ echo @@snf:systemd
 echo @@snf:pidfiles
 for f in /run/*.pid /run/*/*.pid; do
   [ -f "$f" ] && [ -r "$f" ] || continue
-  p=; read -r p < "$f" 2>/dev/null
+  p=; read -r p 2>/dev/null < "$f"
   case "$p" in ''|*[!0-9]*) continue ;; esac
   [ -d "/proc/$p" ] && echo "$f $p"
 done
 echo @@snf:procs
 for d in /proc/[0-9]*; do
-  c=; read -r c < "$d/comm" 2>/dev/null || continue
+  c=; read -r c 2>/dev/null < "$d/comm" || continue
   case "$c" in
-    python*|perl*) a=$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null); echo "$c $a" ;;
+    python*|perl*) a=$(tr '\0' ' ' 2>/dev/null < "$d/cmdline"); echo "$c $a" ;;
     *) echo "$c" ;;
   esac
 done
@@ -81,22 +92,65 @@ fn sections(out: &str) -> BTreeMap<&str, Vec<&str>> {
     map
 }
 
-/// Reads the script's output.
-pub fn parse(out: &str) -> Result<Facts, Incomplete> {
+/// The package list read from a host, kept to be reused while the host's
+/// dpkg status file stays the same file (see the script).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpkgSnapshot {
+    /// The status file's `device:inode:size:mtime` when it was read.
+    pub fingerprint: String,
+    /// The script's `dpkg` section.
+    pub lines: String,
+}
+
+/// Facts, plus the package list to keep for next time.
+#[derive(Debug)]
+pub struct Parsed {
+    pub facts: Facts,
+    /// The package list as read now (None when the cached one was reused).
+    pub snapshot: Option<DpkgSnapshot>,
+}
+
+/// The script to send, told about the package list we already hold.
+pub fn script_for(cached: Option<&DpkgSnapshot>) -> String {
+    match cached {
+        Some(c) => format!(
+            "snf_dpkg_fp={}\n{SCRIPT}",
+            crate::remote::sh_quote(&c.fingerprint)
+        ),
+        None => SCRIPT.to_string(),
+    }
+}
+
+/// Reads the script's output; `cached` is what was sent to `script_for`.
+pub fn parse(out: &str, cached: Option<&DpkgSnapshot>) -> Result<Parsed, Incomplete> {
     let s = sections(out);
-    for required in ["os", "apt", "dpkg", "df", "end"] {
+    for required in ["os", "apt", "df", "end"] {
         if !s.contains_key(required) {
             return Err(Incomplete(required));
         }
     }
     let get = |name: &str| s.get(name).cloned().unwrap_or_default();
     let first = |name: &str| get(name).first().map(|l| l.trim().to_string());
-    let (packages, held, pending) = parse_dpkg(&get("dpkg"));
+    let fingerprint = first("dpkg_fp").unwrap_or_default();
+    let (dpkg_lines, snapshot) = match (s.get("dpkg"), s.contains_key("dpkg_unchanged"), cached) {
+        (Some(lines), _, _) => {
+            let text = lines.join("\n");
+            let snap = (!fingerprint.is_empty()).then(|| DpkgSnapshot {
+                fingerprint: fingerprint.clone(),
+                lines: text.clone(),
+            });
+            (text, snap)
+        }
+        (None, true, Some(c)) if c.fingerprint == fingerprint => (c.lines.clone(), None),
+        _ => return Err(Incomplete("dpkg")),
+    };
+    let dpkg_lines: Vec<&str> = dpkg_lines.lines().collect();
+    let (packages, held, pending) = parse_dpkg(&dpkg_lines);
     let mut audit: Vec<String> = get("dpkg_audit").iter().map(|l| l.to_string()).collect();
     while audit.last().is_some_and(|l| l.trim().is_empty()) {
         audit.pop();
     }
-    Ok(Facts {
+    let facts = Facts {
         os: parse_os(&get("os"), first("debian_version")),
         kernel: first("kernel"),
         boot_id: first("boot_id"),
@@ -110,7 +164,8 @@ pub fn parse(out: &str) -> Result<Facts, Incomplete> {
         },
         services: parse_services(&get("systemd"), &get("pidfiles"), &get("procs")),
         disk: parse_df(&get("df")),
-    })
+    };
+    Ok(Parsed { facts, snapshot })
 }
 
 fn parse_os(lines: &[&str], debian_version: Option<String>) -> OsRelease {
@@ -405,6 +460,9 @@ Components: main
 Enabled: no
 @@file /etc/apt/sources.list.d/ceph.list.disabled
 deb https://download.ceph.com/debian-reef bookworm main
+@@snf:dpkg_updates
+@@snf:dpkg_fp
+2049:1234:567:1700000000.123456789
 @@snf:dpkg
 ii \tsnf-common\t0.18.1-1~wheezy
 hi \tganeti-3.0\t3.0.2-3
@@ -412,7 +470,6 @@ ii \tbash\t5.2.15-2
 iU \tpostgresql-15\t15.8-0+deb12u1
 rc \tapache2\t2.4.62-1
 hi \tlibc6\t2.36-9
-@@snf:dpkg_updates
 @@snf:dpkg_audit
 The following packages have been unpacked but not yet configured.
  postgresql-15
@@ -438,7 +495,8 @@ Filesystem     1024-blocks     Used Available Capacity Mounted on
 
     #[test]
     fn parses_every_section() {
-        let f = parse(SAMPLE).unwrap();
+        let p = parse(SAMPLE, None).unwrap();
+        let f = p.facts;
         assert_eq!(f.os.id, "debian");
         assert_eq!(f.os.codename.as_deref(), Some("bookworm"));
         assert_eq!(f.os.version_id.as_deref(), Some("12"));
@@ -474,7 +532,7 @@ Filesystem     1024-blocks     Used Available Capacity Mounted on
 
     #[test]
     fn apt_sources_of_every_kind_with_disabled_ones_marked() {
-        let f = parse(SAMPLE).unwrap();
+        let f = parse(SAMPLE, None).unwrap().facts;
         let got: Vec<_> = f
             .apt_sources
             .iter()
@@ -509,7 +567,7 @@ Filesystem     1024-blocks     Used Available Capacity Mounted on
 
     #[test]
     fn missing_sections_are_an_error() {
-        assert!(parse("@@snf:os\nID=debian\n").is_err());
+        assert!(parse("@@snf:os\nID=debian\n", None).is_err());
     }
 
     #[test]
@@ -521,9 +579,29 @@ Filesystem     1024-blocks     Used Available Capacity Mounted on
             .output()
             .unwrap();
         assert!(out.status.success());
-        let f = parse(&String::from_utf8_lossy(&out.stdout)).unwrap();
+        let p = parse(&String::from_utf8_lossy(&out.stdout), None).unwrap();
+        let f = p.facts;
         assert!(!f.os.id.is_empty());
         assert!(!f.disk.is_empty());
         assert!(f.boot_id.is_some());
+        // Told the fingerprint it just gave, the script skips the package
+        // list, and the snapshot stands in for it.
+        let snap = p.snapshot.expect("a snapshot of the package list");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script_for(Some(&snap)))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("@@snf:dpkg_unchanged"), "{text}");
+        let again = parse(&text, Some(&snap)).unwrap();
+        assert!(again.snapshot.is_none());
+        assert_eq!(again.facts.packages, f.packages);
+        // A stale snapshot is never used.
+        let stale = DpkgSnapshot {
+            fingerprint: "0:0:0:0".into(),
+            lines: String::new(),
+        };
+        assert!(parse(&text, Some(&stale)).is_err());
     }
 }

@@ -95,6 +95,15 @@ fn facts_of_a_real_host_and_a_down_one() {
     assert!(services.contains(&"ssh"), "{services:?}");
     assert!(up["disk"][0]["avail_kib"].as_u64().unwrap() > 0);
 
+    // A second run reuses the kept connection and the kept package list
+    // (dpkg's status file did not change) and reads the same facts.
+    assert!(sshd.path("cm/facts-cache/dpkg-up.test").exists());
+    let again = facts(&sshd, &inv, &["--json", "--hosts", "up.test"]);
+    assert_eq!(again.status.code(), Some(0));
+    let v2: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(v2["hosts"][0]["packages"], up["packages"]);
+    assert_eq!(v2["hosts"][0]["held"], up["held"]);
+
     // --hosts narrows to one host; the reachable one alone exits 0, and the
     // text output names it.
     let out = facts(&sshd, &inv, &["--hosts", "up.test"]);
