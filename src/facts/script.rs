@@ -59,10 +59,12 @@ for f in /run/*.pid /run/*/*.pid; do
   [ -d "/proc/$p" ] && echo "$f $p"
 done
 echo @@snf:procs
-for d in /proc/[0-9]*; do
-  c=; read -r c 2>/dev/null < "$d/comm" || continue
+# Only the names service_for() knows (reading every /proc/PID/comm from sh
+# costs twice as much as grep does); python/perl scripts by their cmdline.
+grep -s -x -E 'apache2|httpd|postgres|memcached|gunicorn|sshd|cron|beam\.smp|rabbitmq-server|snf-dispatcher|snf-ganeti-even|ganeti-[a-z]+|archipelago|vlmcd|mt-pfiled|mt-sosd|blockerb|blockerm|python[0-9.]*|perl' /proc/[0-9]*/comm |
+while IFS=: read -r f c; do
   case "$c" in
-    python*|perl*) a=$(tr '\0' ' ' 2>/dev/null < "$d/cmdline"); echo "$c $a" ;;
+    python*|perl*) a=$(tr '\0' ' ' 2>/dev/null < "${f%/comm}/cmdline"); echo "$c $a" ;;
     *) echo "$c" ;;
   esac
 done
@@ -563,6 +565,54 @@ Filesystem     1024-blocks     Used Available Capacity Mounted on
         );
         assert_eq!(f.apt_sources[2].uris, ["http://apt.dev.grnet.gr"]);
         assert_eq!(f.apt_sources[3].types, ["deb", "deb-src"]);
+    }
+
+    #[test]
+    fn the_script_greps_every_process_name_service_for_knows() {
+        let names = [
+            "apache2",
+            "httpd",
+            "postgres",
+            "memcached",
+            "gunicorn",
+            "sshd",
+            "cron",
+            "beam.smp",
+            "rabbitmq-server",
+            "snf-dispatcher",
+            "snf-ganeti-even",
+            "archipelago",
+            "vlmcd",
+            "mt-pfiled",
+            "mt-sosd",
+            "blockerb",
+            "blockerm",
+            "python3",
+            "python2.7",
+            "perl",
+        ];
+        let mut all: Vec<&str> = names.to_vec();
+        all.extend(GANETI);
+        let pattern = SCRIPT
+            .lines()
+            .find_map(|l| l.strip_prefix("grep -s -x -E '"))
+            .and_then(|l| l.split('\'').next())
+            .unwrap();
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("names"), all.join("\n")).unwrap();
+        let out = std::process::Command::new("grep")
+            .args(["-c", "-x", "-E", pattern])
+            .arg(d.path().join("names"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            all.len().to_string()
+        );
+        for n in all {
+            let is_script = n.starts_with("python") || n.starts_with("perl");
+            assert!(is_script || service_for(n).is_some(), "{n}");
+        }
     }
 
     #[test]
