@@ -193,10 +193,11 @@ pub fn sh_quote(s: &str) -> String {
 /// The command line the remote shell runs for `command` under `opts`.
 fn wrap(command: &str, opts: &RunOptions) -> String {
     let inner = match opts.timeout {
-        // Also on the host, so a killed ssh does not leave the command running.
+        // Also on the host, so a killed ssh does not leave the command
+        // running; a second later than here, so the local timeout fires first.
         Some(t) => format!(
             "timeout -k 5 {} sh -c {}",
-            t.as_secs().max(1),
+            t.as_secs().max(1) + 1,
             sh_quote(command)
         ),
         None => format!("sh -c {}", sh_quote(command)),
@@ -348,6 +349,7 @@ impl Remote {
             let status = child.wait().await?;
             Ok::<(Output, std::process::ExitStatus), std::io::Error>((out, status))
         };
+        let started = std::time::Instant::now();
         let result = match opts.timeout {
             Some(t) => match tokio::time::timeout(t, work).await {
                 Ok(r) => r,
@@ -371,6 +373,16 @@ impl Remote {
         });
         let (mut out, status) = result.map_err(io_err)?;
         out.status = status.code().unwrap_or(-1);
+        // 124: the host-side `timeout` won the race against ours.
+        if let Some(t) = opts.timeout {
+            if out.status == 124 && started.elapsed() >= t {
+                return Err(RemoteError::Timeout {
+                    host: self.name.clone(),
+                    command: command.to_string(),
+                    after: t,
+                });
+            }
+        }
         if let (Transport::Ssh(t), Some(log)) = (&self.transport, ssh_log) {
             // 255 is ssh's own failure only when ssh said something; a
             // remote command may exit 255 too.

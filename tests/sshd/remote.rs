@@ -127,7 +127,7 @@ fn a_timeout_is_honoured_here_and_on_the_host() {
     let took = t.elapsed();
     assert!(matches!(e, RemoteError::Timeout { .. }), "{e}");
     assert!(
-        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        took >= Duration::from_secs(2) && took < Duration::from_secs(6),
         "{took:?}"
     );
     // The remote side's `timeout` ends the command too.
