@@ -43,6 +43,10 @@ pub struct Constraints {
     /// Accept a plan with downtime (instances shut down while their node is
     /// upgraded) when no plan without exists.
     pub allow_offline: bool,
+    /// With a loose cap: let a node wait for the nodes holding its DRBD
+    /// secondaries rather than filling a group (more groups, fewer DRBD
+    /// instances migrated twice).
+    pub prefer_fewer_migrations: bool,
 }
 
 impl Default for Constraints {
@@ -52,6 +56,7 @@ impl Default for Constraints {
             max_parallel_per_group: 0,
             reserve_mem: 0,
             allow_offline: false,
+            prefer_fewer_migrations: false,
         }
     }
 }

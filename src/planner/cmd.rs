@@ -40,6 +40,10 @@ pub struct PlanArgs {
     /// where no live move exists; without it such a plan exits with 1.
     #[arg(long)]
     pub allow_offline: bool,
+    /// Favour fewer migrations over fewer groups: a node waits for the
+    /// nodes holding its DRBD secondaries instead of filling a group.
+    #[arg(long)]
+    pub fewer_migrations: bool,
     /// Nodes to upgrade (comma-separated or repeated); default: every
     /// online node.
     #[arg(long, value_delimiter = ',', value_name = "NODE")]
@@ -78,6 +82,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Status> {
         max_parallel_per_group: args.max_parallel_per_group,
         reserve_mem: args.reserve_mem,
         allow_offline: args.allow_offline,
+        prefer_fewer_migrations: args.fewer_migrations,
     };
     let json = args.json || args.format == Format::Json;
     let clusters: Vec<(String, Snapshot)> = match (&args.htools, &args.inventory) {
@@ -136,8 +141,40 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Status> {
         outputs.push((name.clone(), serde_json::to_value(&plan)?, text));
     }
 
+    let json_doc = json_document(&args, &outputs);
+    if let Some(out) = &args.output {
+        std::fs::write(out, serde_json::to_string_pretty(&json_doc)? + "\n")
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    match print(json, &json_doc, &outputs) {
+        // `plan ... | head` is fine.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(status),
+        Err(e) => Err(e.into()),
+        Ok(()) => Ok(status),
+    }
+}
+
+fn print(
+    json: bool,
+    json_doc: &serde_json::Value,
+    outputs: &[(String, serde_json::Value, String)],
+) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    let json_doc = if args.htools.is_some() {
+    if json {
+        writeln!(stdout, "{}", serde_json::to_string_pretty(json_doc)?)?;
+    } else {
+        for (_, _, text) in outputs {
+            write!(stdout, "{text}")?;
+        }
+    }
+    stdout.flush()
+}
+
+fn json_document(
+    args: &PlanArgs,
+    outputs: &[(String, serde_json::Value, String)],
+) -> serde_json::Value {
+    if args.htools.is_some() {
         outputs.first().map(|o| o.1.clone()).unwrap_or_default()
     } else {
         serde_json::json!({
@@ -146,19 +183,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Status> {
                 .map(|(name, value, _)| serde_json::json!({"cluster": name, "plan": value}))
                 .collect::<Vec<_>>()
         })
-    };
-    if let Some(out) = &args.output {
-        std::fs::write(out, serde_json::to_string_pretty(&json_doc)? + "\n")
-            .with_context(|| format!("cannot write {}", out.display()))?;
     }
-    if json {
-        writeln!(stdout, "{}", serde_json::to_string_pretty(&json_doc)?)?;
-    } else {
-        for (_, _, text) in &outputs {
-            write!(stdout, "{text}")?;
-        }
-    }
-    Ok(status)
 }
 
 /// The node indices to upgrade: the named ones, or every online node.

@@ -530,11 +530,10 @@ pub(super) fn plan(snap: &Snapshot, upgrade: &[usize], c: &Constraints) -> Plan 
         p.dedup();
     }
     let arcs = Arcs::from_pairs(n, arc_pairs);
-    let lower_bound = drbd_instances + arcs.two_cycle_bound() as usize;
+    let lower_bound = drbd_instances + arcs.lower_bound(master) as usize;
 
     let nodes: Vec<usize> = (0..n).filter(|&v| in_set[v] && Some(v) != master).collect();
     let sequence = order::order(&nodes, &arcs);
-
     let mut st = State::new(snap, &in_set, c.reserve_mem);
     for (i, &v) in sequence.iter().enumerate() {
         st.order_pos[v] = i;
@@ -566,7 +565,6 @@ pub(super) fn plan(snap: &Snapshot, upgrade: &[usize], c: &Constraints) -> Plan 
         let mut downtime: Vec<usize> = Vec::new();
         let mut stuck_notes: Vec<(usize, Vec<Stuck>)> = Vec::new();
         per_group_count.iter_mut().for_each(|c| *c = 0);
-        let mut last_failure: Option<(usize, Stuck)> = None;
 
         for pass in 0..2 {
             for &v in &sequence {
@@ -589,6 +587,11 @@ pub(super) fn plan(snap: &Snapshot, upgrade: &[usize], c: &Constraints) -> Plan 
                 {
                     continue;
                 }
+                // Filling up with nodes whose secondaries come later costs
+                // double DRBD migrations; the operator may prefer more groups.
+                if pass == 1 && c.prefer_fewer_migrations {
+                    continue;
+                }
                 let mark = st.moves.len();
                 st.down[v] = true;
                 match st.evacuate(v, true) {
@@ -602,12 +605,9 @@ pub(super) fn plan(snap: &Snapshot, upgrade: &[usize], c: &Constraints) -> Plan 
                             stuck_notes.push((v, unavoidable));
                         }
                     }
-                    Err(stuck) => {
+                    Err(_) => {
                         st.rollback(mark);
                         st.down[v] = false;
-                        if last_failure.is_none() {
-                            last_failure = Some((v, stuck));
-                        }
                     }
                 }
             }
@@ -676,7 +676,6 @@ pub(super) fn plan(snap: &Snapshot, upgrade: &[usize], c: &Constraints) -> Plan 
             downtime.extend(stuck.iter().map(|s| s.inst));
             stuck_notes.push((v, stuck));
             members.push(v);
-            let _ = last_failure;
         }
 
         for (node, stuck) in stuck_notes {

@@ -430,8 +430,9 @@ proptest! {
         kg in 0usize..3,
         reserve in prop_oneof![Just(0u64), 0u64..2048],
         subset in proptest::collection::vec(any::<bool>(), 14),
+        fewer in any::<bool>(),
     ) {
-        let c = Constraints { max_parallel: k, max_parallel_per_group: kg, reserve_mem: reserve, allow_offline: false };
+        let c = Constraints { max_parallel: k, max_parallel_per_group: kg, reserve_mem: reserve, allow_offline: false, prefer_fewer_migrations: fewer };
         let all = default_upgrade_set(&snap);
         let some: Vec<usize> = all.iter().copied().filter(|&n| subset[n % subset.len()]).collect();
         for upgrade in [all, some] {

@@ -93,7 +93,13 @@ pub fn check(plan: &Plan, snap: &Snapshot, upgrade: &[usize], c: &Constraints) -
     let mut seen = vec![false; n];
     let mut master = snap.master();
     let mut migrations = 0usize;
-    let last = plan.groups.len().saturating_sub(1);
+    // Groups without nodes only move instances (e.g. hroller's moves back
+    // after its last group): "last" is the last group with nodes.
+    let last = plan
+        .groups
+        .iter()
+        .rposition(|g| !g.nodes.is_empty())
+        .unwrap_or(0);
 
     for (g, group) in plan.groups.iter().enumerate() {
         let gi = Some(g);
