@@ -9,6 +9,7 @@
 
 mod ansible;
 mod cmd;
+pub mod discover;
 mod raw;
 
 use std::fmt;

@@ -325,6 +325,9 @@ pub struct NodeInfo {
     pub name: String,
     #[serde(default)]
     pub uuid: Option<String>,
+    /// Primary IP address (what `inventory discover` writes as `address`).
+    #[serde(default)]
+    pub pip: Option<String>,
     #[serde(default)]
     pub mtotal: Option<u64>,
     #[serde(default)]

@@ -47,11 +47,38 @@ pub enum InventoryCommand {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Ask each cluster's RAPI for its nodes and show the ones the inventory
+    /// does not list; with --write, append them (as ganeti-node hosts) to
+    /// the inventory. Exit status 1 when new nodes were shown but not
+    /// written.
+    Discover {
+        /// The inventory (site.toml) whose [[clusters]] are asked.
+        #[arg(long, short = 'i', value_name = "FILE")]
+        inventory: PathBuf,
+        /// Only this cluster.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Append the new nodes to the inventory (existing text is kept as
+        /// is; the result is validated before it replaces the file).
+        #[arg(long)]
+        write: bool,
+        /// Print JSON: {"nodes": [{cluster, node, address, status: new |
+        /// listed | mismatch, offline, drained}], "stale": [[cluster,
+        /// host]], "written": bool}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs one `inventory` subcommand.
 pub fn run(args: InventoryArgs) -> anyhow::Result<Status> {
     match args.command {
+        InventoryCommand::Discover {
+            inventory,
+            cluster,
+            write,
+            json,
+        } => discover(&inventory, cluster.as_deref(), write, json),
         InventoryCommand::Check { file, json } => check(&file, json),
         InventoryCommand::ImportAnsible {
             file,
@@ -137,4 +164,67 @@ fn check(file: &std::path::Path, json: bool) -> anyhow::Result<Status> {
             })
         }
     }
+}
+
+fn discover(
+    path: &std::path::Path,
+    cluster: Option<&str>,
+    write: bool,
+    json: bool,
+) -> anyhow::Result<Status> {
+    use super::discover as d;
+    let inv = Inventory::load(path)?;
+    let (found, stale) = d::discover(&inv, cluster)?;
+    let tables = d::render(&found);
+    let new = found.iter().filter(|f| f.status == "new").count();
+    let written = write && new > 0;
+    if written {
+        d::append(path, &tables)?;
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        let v = serde_json::json!({ "nodes": found, "stale": stale, "written": written });
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+    } else {
+        for f in &found {
+            writeln!(
+                out,
+                "{:<9} {} ({}){}",
+                f.status,
+                f.node,
+                f.cluster,
+                if f.offline { " offline" } else { "" }
+            )?;
+        }
+        for (c, h) in &stale {
+            writeln!(
+                out,
+                "stale     {h} ({c}): listed as a node, RAPI does not know it"
+            )?;
+        }
+        if new == 0 {
+            writeln!(out, "no new nodes")?;
+        } else if written {
+            writeln!(out, "added {new} node(s) to {}", path.display())?;
+        } else {
+            write!(out, "{tables}")?;
+            writeln!(
+                out,
+                "\n{new} new node(s) shown above; run again with --write to add them to {}",
+                path.display()
+            )?;
+        }
+    }
+    for f in found.iter().filter(|f| f.status == "mismatch") {
+        tracing::warn!(
+            "{} is a node of {} but the inventory lists it without that role or cluster; left as is",
+            f.node,
+            f.cluster
+        );
+    }
+    Ok(if new > 0 && !written {
+        Status::Findings
+    } else {
+        Status::Success
+    })
 }

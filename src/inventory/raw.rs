@@ -254,6 +254,15 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Inventory, InventoryError
                 Credentials::Env(String::new())
             }
         };
+        if let Some(a) = &c.rapi_address {
+            if a.get_ref().parse::<std::net::IpAddr>().is_err() {
+                cx.at(
+                    a.span(),
+                    field("rapi_address"),
+                    format!("`{}` is not an IP address", a.get_ref()),
+                );
+            }
+        }
         clusters.push(Cluster {
             name,
             rapi_url: url,
