@@ -170,11 +170,12 @@ fn file_name(p: &Path) -> String {
         .unwrap_or_else(|| "inventory".into())
 }
 
+/// What RAPI reported, compared with the inventory: every node, and the
+/// (cluster, host) pairs the inventory lists as nodes but RAPI does not know.
+pub type Discovery = (Vec<Found>, Vec<(String, String)>);
+
 /// Asks every cluster (or the one named) for its nodes.
-pub fn discover(
-    inv: &Inventory,
-    only: Option<&str>,
-) -> Result<(Vec<Found>, Vec<(String, String)>), DiscoverError> {
+pub fn discover(inv: &Inventory, only: Option<&str>) -> Result<Discovery, DiscoverError> {
     if let Some(name) = only {
         if inv.cluster(name).is_none() {
             return Err(DiscoverError::UnknownCluster(name.to_string()));
