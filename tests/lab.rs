@@ -1,0 +1,56 @@
+//! Tests against the lab (`lab/lab up`): real hosts, real sshd, real Ganeti.
+//! Each test returns early, saying so, when the lab is not up. Run them one
+//! at a time and under the lab lock:
+//!
+//!     flock /work/wt/.lab.lock cargo nextest run --test lab
+//!
+//! The lab's output folder (inventory, keys) is `$SNF_LAB_OUT`, default
+//! `/var/lib/snf-upgrade-lab/out`.
+
+#[path = "lab/facts.rs"]
+mod facts;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The lab's output folder, when the lab is up.
+pub fn lab_out() -> Option<PathBuf> {
+    let out = PathBuf::from(
+        std::env::var_os("SNF_LAB_OUT").unwrap_or_else(|| "/var/lib/snf-upgrade-lab/out".into()),
+    );
+    let lab = lab_script();
+    if !out.join("site.toml").exists() || !lab.exists() {
+        eprintln!(
+            "lab not up (no {}/site.toml or no {}); skipped",
+            out.display(),
+            lab.display()
+        );
+        return None;
+    }
+    let status = Command::new(&lab).arg("status").output().ok()?;
+    let text = String::from_utf8_lossy(&status.stdout);
+    if !status.status.success() || text.contains("lab: down") {
+        eprintln!("lab not up (`lab/lab status` says so); skipped");
+        return None;
+    }
+    Some(out)
+}
+
+pub fn lab_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lab/lab")
+}
+
+/// Runs CMD on a lab host through `lab/lab exec` (not through snf-upgrade's
+/// own SSH code), returning stdout; panics if it fails.
+pub fn lab_exec(host: &str, cmd: &str) -> String {
+    let out = Command::new(lab_script())
+        .args(["exec", host, "sh", "-c", cmd])
+        .output()
+        .expect("lab/lab runs");
+    assert!(
+        out.status.success(),
+        "lab exec {host} {cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
