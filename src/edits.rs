@@ -11,11 +11,19 @@
 //! an [`EditError`] naming the file, line and column, and nothing is written.
 //! It never talks to a host: callers hand it a root folder (`/` or a copy).
 
+// Explicit paths so fuzz/ can compile these files alone (see fuzz/src/lib.rs):
+// they resolve from this file's folder wherever the module is mounted.
+#[path = "edits/apache.rs"]
 pub mod apache;
+#[path = "edits/apt.rs"]
 pub mod apt;
+#[path = "edits/convert.rs"]
 pub mod convert;
+#[path = "edits/gunicorn.rs"]
 pub mod gunicorn;
+#[path = "edits/python.rs"]
 pub mod python;
+#[path = "edits/settings.rs"]
 pub mod settings;
 
 use std::collections::BTreeMap;

@@ -69,14 +69,18 @@ pub fn convert(name: &str, text: &str) -> Result<Edited, EditError> {
                 changes.push("'mode' django → wsgi".to_string());
             }
             Some(Value::Str(m)) if m == "wsgi" => {}
-            _ => out.note(
-                Some(file.line(node)),
-                RULE,
-                format!(
-                    "'mode' is {}; 0.19 needs 'wsgi': convert by hand",
-                    file.src(node)
-                ),
-            ),
+            // An unknown mode: the whole file is the operator's call.
+            _ => {
+                out.note(
+                    Some(file.line(node)),
+                    RULE,
+                    format!(
+                        "'mode' is {}; 0.19 needs 'wsgi': convert by hand",
+                        file.src(node)
+                    ),
+                );
+                return Ok(out);
+            }
         }
     }
 
@@ -279,6 +283,15 @@ mod tests {
     #[test]
     fn other_projects_are_left_alone() {
         let src = "CONFIG = {'mode': 'django', 'environment': {'DJANGO_SETTINGS_MODULE': 'mysite.settings'}, 'args': ()}\n";
+        let out = convert("g", src).unwrap();
+        assert_eq!(out.new, src);
+        assert_eq!(out.notes.len(), 1);
+    }
+
+    #[test]
+    fn unknown_mode_leaves_the_file_alone() {
+        // Found by the gunicorn fuzz target.
+        let src = "CONFIG = {'mode': 'd:jango', 'working_dir': '/etc/synnefo', 'args': ('--a',)}\n";
         let out = convert("g", src).unwrap();
         assert_eq!(out.new, src);
         assert_eq!(out.notes.len(), 1);
