@@ -40,6 +40,11 @@ pub enum Command {
     Inventory(crate::inventory::InventoryArgs),
     /// Show (or, with --write, apply) the config edits of the upgrade under a
     /// root folder: gunicorn, Synnefo settings, Apache sites, APT sources.
+    ///
+    /// Diffs go to stdout, the list of changes and notes to stderr. Exit
+    /// status: 0 nothing to change or all written; 1 changes shown but not
+    /// written, or notes a human must act on; 2 an error (file, line and
+    /// column named), nothing written. See docs/edits.md.
     Convert(crate::edits::convert::ConvertArgs),
     /// Read what every host runs now: OS, APT sources, packages, holds, dpkg
     /// state, services, disk. Read-only; one SSH round trip per host.

@@ -1022,3 +1022,121 @@ fn corpus_files_convert_to_what_019_ships() {
     // Every other setting is identical: 0.19's other conf changes are comments.
     assert_eq!(ours, theirs);
 }
+
+// ------------------------------------------------------- a lab-like host
+
+/// The cyclades host of the lab (lab/site/host-setup): snf-deploy's files, the
+/// install guide's VMAPI memcached URI edited into the packaged conffile, the
+/// lab's signed GRNET and ceph sources at bookworm, Debian's deb822 sources.
+/// `convert --suite bookworm=trixie` must show exactly the set of changes a
+/// reviewer expects, and nothing else.
+#[test]
+fn lab_cyclades_root_shows_every_expected_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    snf_deploy_root(root);
+    std::fs::remove_file(root.join("etc/apt/sources.list")).unwrap();
+    for list in [
+        "archipelago.wheezy.list",
+        "debian.backports.wheezy.list",
+        "synnefo.wheezy.list",
+    ] {
+        std::fs::remove_file(root.join("etc/apt/sources.list.d").join(list)).unwrap();
+    }
+    let vmapi = root.join("etc/synnefo/20-snf-cyclades-app-vmapi.conf");
+    let edited = read(&vmapi).replace(
+        "#VMAPI_CACHE_BACKEND = \"locmem://\"",
+        "VMAPI_CACHE_BACKEND = \"memcached://127.0.0.1:11211/?timeout=3600\"",
+    );
+    std::fs::write(&vmapi, edited).unwrap();
+    put(
+        root,
+        "etc/apt/sources.list.d/grnet.list",
+        "deb [signed-by=/usr/share/keyrings/apt-grnetdev.gpg] http://apt.lab.test bookworm/\n",
+    );
+    put(root, "etc/apt/sources.list.d/ceph.list", "# Ceph repo - LTS (April 2015) Hammer release\ndeb [signed-by=/usr/share/keyrings/ceph-release.gpg] http://ceph.lab.test/debian-hammer/     bookworm  main\n");
+    put(root, "etc/apt/sources.list.d/debian.sources", "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\nTypes: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n");
+
+    let o = convert(root, &["--suite", "bookworm=trixie", "--json"]);
+    assert_eq!(code(&o), 1);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut got: Vec<(String, String)> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["file"].as_str().unwrap().to_string(),
+                c["rule"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String)> = [
+        ("/etc/apache2/sites-available/synnefo", "apache-site-conf"),
+        (
+            "/etc/apache2/sites-available/synnefo-ssl",
+            "apache-forwarded-proto",
+        ),
+        (
+            "/etc/apache2/sites-available/synnefo-ssl",
+            "apache-site-conf",
+        ),
+        ("/etc/apache2/sites-enabled/synnefo", "apache-site-conf"),
+        ("/etc/apache2/sites-enabled/synnefo-ssl", "apache-site-conf"),
+        ("/etc/apt/sources.list.d/ceph.list", "apt-suite"),
+        ("/etc/apt/sources.list.d/debian.sources", "apt-suite"),
+        ("/etc/apt/sources.list.d/debian.sources", "apt-suite"),
+        ("/etc/apt/sources.list.d/debian.sources", "apt-suite"),
+        ("/etc/apt/sources.list.d/grnet.list", "apt-suite"),
+        ("/etc/gunicorn.d/synnefo", "gunicorn-wsgi"),
+        ("/etc/gunicorn.d/synnefo", "gunicorn-wsgi"),
+        (
+            "/etc/synnefo/10-snf-webproject-deploy.conf",
+            "allowed-hosts",
+        ),
+        (
+            "/etc/synnefo/20-snf-cyclades-app-vmapi.conf",
+            "cyclades-caches",
+        ),
+        ("/etc/synnefo/cyclades.conf", "cyclades-caches"),
+        ("/etc/synnefo/cyclades.conf", "cyclades-caches"),
+    ]
+    .iter()
+    .map(|(f, r)| (f.to_string(), r.to_string()))
+    .collect();
+    want.sort();
+    assert_eq!(
+        got,
+        want,
+        "{}",
+        serde_json::to_string_pretty(&v["changes"]).unwrap()
+    );
+    let diff = v["diff"].as_str().unwrap();
+    assert!(diff.contains("-deb [signed-by=/usr/share/keyrings/apt-grnetdev.gpg] http://apt.lab.test bookworm/\n+deb [signed-by=/usr/share/keyrings/apt-grnetdev.gpg] http://apt.lab.test trixie/\n"), "{diff}");
+    assert!(diff.contains("+deb [signed-by=/usr/share/keyrings/ceph-release.gpg] http://ceph.lab.test/debian-hammer/     trixie  main\n"));
+    assert!(
+        diff.contains("+Suites: trixie trixie-updates\n")
+            && diff.contains("+Suites: trixie-security\n")
+    );
+
+    // Written: VMAPI keeps its own URI and timeout, the others the default cache's.
+    let o = convert(root, &["--suite", "bookworm=trixie", "--write"]);
+    assert!(code(&o) <= 1, "{}", text(&o.stderr));
+    let after = probe("exec", &root.join("etc/synnefo"));
+    assert_eq!(
+        after["VMAPI_CACHE"],
+        json!({"BACKEND": "django.core.cache.backends.memcached.MemcachedCache", "LOCATION": "127.0.0.1:11211", "KEY_PREFIX": "vmapi", "TIMEOUT": 3600})
+    );
+    assert_eq!(
+        after["VM_PASSWORD_CACHE"]["LOCATION"],
+        json!("127.0.0.1:11211")
+    );
+    assert_eq!(
+        after["PUBLIC_STATS_CACHE"]["LOCATION"],
+        json!("127.0.0.1:11211")
+    );
+    assert!(after.get("VMAPI_CACHE_BACKEND").is_none() && after.get("CACHE_BACKEND").is_none());
+    let o = convert(root, &["--suite", "bookworm=trixie"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+}
