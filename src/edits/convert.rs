@@ -350,3 +350,33 @@ pub fn run(
     };
     Ok(status)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlinked_configs_are_reported_not_replaced() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("etc/gunicorn.d");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            root.path().join("real"),
+            "CONFIG = {'mode': 'django', 'working_dir': '/etc/synnefo', 'args': ()}\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(root.path().join("real"), dir.join("synnefo")).unwrap();
+        let opts = ConvertOptions::for_versions("0.18.1", "0.19").unwrap();
+        let p = propose(root.path(), &opts).unwrap();
+        assert!(p.ops.is_empty());
+        assert_eq!(p.notes.len(), 1);
+        assert!(p.notes[0].message.contains("symlink"));
+    }
+
+    #[test]
+    fn only_known_versions() {
+        assert!(ConvertOptions::for_versions("0.18", "0.19").is_err());
+        let o = ConvertOptions::for_versions("0.18.1", "0.19").unwrap();
+        assert_eq!(o.suites.map("wheezy").as_deref(), Some("jessie"));
+    }
+}
