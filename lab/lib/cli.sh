@@ -110,6 +110,7 @@ cmd_up() {
 # namespaces, bridge, proxy, host disks. Keeps $LAB_CACHE and the lab keys.
 teardown() {
   local p i
+  [[ -x $LAB_ROOT/site/teardown ]] && { LAB_STATE=$LAB_STATE "$LAB_ROOT/site/teardown" || true; }
   for p in $(marked_pids supervisor); do kill -KILL "$p" 2>/dev/null || true; done
   for p in $(marked_pids host); do kill -KILL "$p" 2>/dev/null || true; done
   netns_down_all
