@@ -9,6 +9,8 @@
 
 #[path = "lab/facts.rs"]
 mod facts;
+#[path = "lab/ganeti.rs"]
+mod ganeti;
 
 use std::path::PathBuf;
 use std::process::Command;

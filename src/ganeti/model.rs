@@ -384,6 +384,33 @@ mod tests {
     }
 
     #[test]
+    fn from_answers_recorded_in_the_lab() {
+        let info: ClusterInfo = serde_json::from_value(fixture("lab/info.json")).unwrap();
+        let groups: Vec<GroupInfo> =
+            serde_json::from_value(fixture("lab/groups-bulk.json")).unwrap();
+        let nodes: Vec<NodeInfo> = serde_json::from_value(fixture("lab/nodes-bulk.json")).unwrap();
+        let instances: Vec<InstanceInfo> =
+            serde_json::from_value(fixture("lab/instances-bulk.json")).unwrap();
+        let snap = Snapshot::from_rapi(&info, &groups, &nodes, &instances).unwrap();
+        assert_eq!(snap.nodes[snap.master().unwrap()].name, info.master);
+        assert!(snap
+            .instances
+            .iter()
+            .any(|i| i.mirror() == Mirror::External && i.is_running()));
+        assert!(snap.instances.iter().any(|i| i.mirror() == Mirror::None));
+        assert!(snap.instances.iter().any(|i| !i.is_running()));
+        assert!(snap
+            .nodes
+            .iter()
+            .all(|n| n.mem_total > n.mem_node && n.cpus > 0.0));
+        let text = crate::ganeti::htools::write(&snap);
+        assert_eq!(
+            crate::ganeti::htools::write(&crate::ganeti::htools::parse(&text, "lab").unwrap()),
+            text
+        );
+    }
+
+    #[test]
     fn unknown_primary_node_is_an_error() {
         let info: ClusterInfo = serde_json::from_value(fixture("info.json")).unwrap();
         let groups: Vec<GroupInfo> = serde_json::from_value(fixture("groups-bulk.json")).unwrap();

@@ -1343,6 +1343,39 @@ pub(crate) mod tests {
         );
     }
 
+    /// Answers recorded from the lab's Ganeti 3.0 cluster (tests/lab.rs,
+    /// SNF_RECORD_RAPI): a node migrate whose fourth child is a `file`
+    /// instance that cannot migrate.
+    #[test]
+    fn recorded_lab_jobs() {
+        let (c, _) = client(
+            Recorded::default()
+                .answer(Method::Get, "/2/jobs/42", fixture("lab/job-42.json"))
+                .answer(Method::Get, "/2/jobs/43", fixture("lab/job-43.json"))
+                .answer(Method::Get, "/2/jobs/44", fixture("lab/job-44.json"))
+                .answer(Method::Get, "/2/jobs/45", fixture("lab/job-45.json")),
+        );
+        let parent = c.job(43).unwrap();
+        assert_eq!(parent.status, JobStatus::Success);
+        assert_eq!(parent.op_ids, vec!["OP_NODE_MIGRATE"]);
+        let children: Vec<JobId> = parent
+            .child_jobs()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(children, vec![44, 45, 46, 47]);
+        assert!(c.wait_job(44, FAST).is_ok());
+        for id in [42, 45] {
+            match c.wait_job(id, FAST) {
+                Err(RapiError::JobFailed(f)) => {
+                    assert_eq!(f.kind, FailureKind::WrongState, "{f}");
+                    assert_eq!(f.opcode, "OP_INSTANCE_MIGRATE");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn http_errors_carry_ganeti_message() {
         assert_eq!(

@@ -2,14 +2,13 @@
 //! from an inventory), plan, validate the plan, print it. Only reads.
 
 use std::io::Write;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
 use super::{Constraints, Plan};
-use crate::ganeti::{htools, Credentials, RapiClient, RapiConfig, Snapshot};
+use crate::ganeti::{htools, RapiClient, Snapshot};
 use crate::Status;
 
 /// Plan a rolling upgrade: groups of nodes and the live migrations that
@@ -215,7 +214,7 @@ fn read_inventory(
         if only.is_some_and(|o| o != cluster.name) {
             continue;
         }
-        let config = rapi_config(cluster)?;
+        let config = crate::inventory::discover::rapi_config(cluster)?;
         let client = RapiClient::new(&config)?;
         let snap = client
             .snapshot()
@@ -236,26 +235,6 @@ fn read_inventory(
         );
     }
     Ok(out)
-}
-
-/// RAPI configuration from an inventory cluster.
-pub fn rapi_config(cluster: &crate::inventory::Cluster) -> anyhow::Result<RapiConfig> {
-    let mut config = RapiConfig::new(cluster.rapi_url.clone());
-    config.ca_pem = Some(cluster.rapi_ca.clone());
-    config.connect_address = match &cluster.rapi_address {
-        Some(a) => Some(a.parse::<IpAddr>().with_context(|| {
-            format!(
-                "cluster {}: rapi_address {a} is not an IP address",
-                cluster.name
-            )
-        })?),
-        None => None,
-    };
-    config.credentials = Some(match &cluster.credentials {
-        crate::inventory::Credentials::File(f) => Credentials::from_file(f)?,
-        crate::inventory::Credentials::Env(var) => Credentials::from_env(var)?,
-    });
-    Ok(config)
 }
 
 fn render_findings(name: &str, findings: &[super::Violation], plan: &Plan) -> String {

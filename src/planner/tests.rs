@@ -48,6 +48,32 @@ fn every_ganeti_example_is_planned_within_the_rules() {
     }
 }
 
+#[test]
+fn the_lab_cluster_as_recorded_is_planned_within_the_rules() {
+    use crate::ganeti::{ClusterInfo, GroupInfo, InstanceInfo, NodeInfo};
+    let read = |f: &str| -> serde_json::Value {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/rapi/lab")
+            .join(f);
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let info: ClusterInfo = serde_json::from_value(read("info.json")).unwrap();
+    let groups: Vec<GroupInfo> = serde_json::from_value(read("groups-bulk.json")).unwrap();
+    let nodes: Vec<NodeInfo> = serde_json::from_value(read("nodes-bulk.json")).unwrap();
+    let insts: Vec<InstanceInfo> = serde_json::from_value(read("instances-bulk.json")).unwrap();
+    let snap = Snapshot::from_rapi(&info, &groups, &nodes, &insts).unwrap();
+    for k in [0, 1, 2] {
+        let c = Constraints {
+            max_parallel: k,
+            ..Constraints::default()
+        };
+        let p = checked(&snap, &default_upgrade_set(&snap), &c);
+        // The lab's `file` instance cannot move: downtime, explained.
+        assert!(p.has_downtime());
+        assert!(p.infeasible.iter().any(|f| f.reason.contains("file disks")));
+    }
+}
+
 /// Builds a cluster by hand: nodes `(name, mem_total)`, instances
 /// `(name, mem, template, pnode, snode)`, one node group, node 0 master.
 fn cluster(
