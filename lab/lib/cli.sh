@@ -99,8 +99,13 @@ cmd_up() {
   log "lab up ($((SECONDS - t0)) s): $LAB_OUT"
   if ((bare == 0)) && [[ -x $LAB_ROOT/site/provision ]]; then
     log "provisioning the site (lab/site/provision ${site_args[*]})"
-    LAB_STATE=$LAB_STATE LAB_OUT=$LAB_OUT LAB_ROOT=$LAB_ROOT LAB_SITE_ARGS="${site_args[*]}" \
-      "$LAB_ROOT/site/provision" || die "lab/site/provision failed"
+    # Marked, so that `down` finds whatever it leaves running on the machine;
+    # without the caller's extra fds (a daemon must not keep its lock).
+    (
+      close_fds
+      exec env "$LAB_MARK=site" LAB_STATE="$LAB_STATE" LAB_OUT="$LAB_OUT" LAB_ROOT="$LAB_ROOT" \
+        LAB_SITE_ARGS="${site_args[*]}" "$LAB_ROOT/site/provision"
+    ) || die "lab/site/provision failed"
     log "site provisioned ($((SECONDS - t0)) s)"
   fi
   cmd_status
@@ -115,6 +120,7 @@ teardown() {
   for p in $(marked_pids host); do kill -KILL "$p" 2>/dev/null || true; done
   netns_down_all
   proxy_down
+  for p in $(state_pids); do kill -KILL "$p" 2>/dev/null || true; done
   for ((i = 0; i < 50; i++)); do
     [[ -z $(marked_pids) ]] && break
     for p in $(marked_pids); do kill -KILL "$p" 2>/dev/null || true; done
@@ -132,6 +138,23 @@ teardown() {
     umount -l "$m" 2>/dev/null || true
   done
   rm -rf "$LAB_HOSTS_DIR" "$LAB_OUT" "$LAB_STATE/shared-file-storage" "$LAB_STATE/node-hostkeys" "$(hosts_file)"
+}
+
+# Processes started for the lab on the machine that name the state folder
+# in their command line (e.g. a daemon of the site hook that dropped the
+# mark). Never this process nor its ancestors.
+state_pids() {
+  local keep=" $$ " p=$$ f
+  while [[ $p -gt 1 ]]; do
+    p=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null) || break
+    keep+="$p "
+  done
+  # The pattern is written so that grep's own command line does not match.
+  for f in $(grep -lsE "${LAB_STATE//\//[/]}[/]" /proc/[0-9]*/cmdline); do
+    p=${f#/proc/}; p=${p%/cmdline}
+    [[ $keep == *" $p "* || $p == "$BASHPID" ]] || echo "$p"
+  done
+  return 0
 }
 
 cmd_down() {
