@@ -157,6 +157,22 @@ state_pids() {
   return 0
 }
 
+# Memory the lab uses: proportional set size of every process in a lab
+# host and of the lab's own processes on the machine.
+lab_memory_mib() {
+  local pids ns
+  pids=$(
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$NETNS_PREFIX" || true); do
+      ip netns pids "$ns" 2>/dev/null
+    done
+    marked_pids
+  )
+  [[ -n $pids ]] || { echo 0; return; }
+  # shellcheck disable=SC2086
+  for p in $(sort -u <<<"$pids"); do cat "/proc/$p/smaps_rollup" 2>/dev/null; done |
+    awk '/^Pss:/ {kb += $2} END {printf "%d\n", kb / 1024}'
+}
+
 cmd_down() {
   teardown
   log "lab down"
@@ -170,6 +186,7 @@ cmd_status() {
   fi
   if [[ -n $(proxy_pid) ]]; then echo "proxy: up ($BRIDGE_IP:$PROXY_PORT)"; else echo "proxy: down"; fi
   echo "rapi: https://$CLUSTER_NAME:5080 ($CLUSTER_IP)"
+  echo "memory: $(lab_memory_mib) MiB (PSS of every process of the lab)"
   local name kind ip roles
   printf '%-10s %-8s %-15s %-9s %s\n' HOST KIND ADDRESS STATE ROLES
   while read -r name kind ip roles; do
