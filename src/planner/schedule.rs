@@ -592,6 +592,20 @@ pub(super) fn plan(snap: &Snapshot, upgrade: &[usize], c: &Constraints) -> Plan 
                 if pass == 1 && c.prefer_fewer_migrations {
                     continue;
                 }
+                // Externally mirrored instances of the first group have no
+                // upgraded node to go to and move twice. Without a cap the
+                // first group would be large: fill it only with nodes that
+                // have none (about one more group, far fewer double moves).
+                if pass == 1
+                    && groups.is_empty()
+                    && c.max_parallel == 0
+                    && st.on_node[v].iter().any(|&i| {
+                        let inst = &snap.instances[i];
+                        inst.is_running() && inst.mirror() == Mirror::External
+                    })
+                {
+                    continue;
+                }
                 let mark = st.moves.len();
                 st.down[v] = true;
                 match st.evacuate(v, true) {
