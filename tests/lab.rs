@@ -7,6 +7,8 @@
 //! The lab's output folder (inventory, keys) is `$SNF_LAB_OUT`, default
 //! `/var/lib/snf-upgrade-lab/out`.
 
+#[path = "lab/edits.rs"]
+mod edits;
 #[path = "lab/facts.rs"]
 mod facts;
 #[path = "lab/ganeti.rs"]
