@@ -10,13 +10,14 @@
 //! known_hosts is never written), types a password, or decides what a
 //! command's failure means: callers get the exit status and the output.
 
+mod mux;
 mod ssh;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
 pub use ssh::{ControlDir, SshTarget};
@@ -276,39 +277,60 @@ impl Remote {
         mut on_line: Option<LineSink<'_>>,
     ) -> Result<Output, RemoteError> {
         let wrapped = wrap(command, opts);
-        let (mut cmd, log) = match &self.transport {
-            Transport::Local => {
-                let mut c = Command::new("sh");
-                c.arg("-c").arg(&wrapped);
-                (c, None)
-            }
-            Transport::Ssh(t) => {
-                let log = self.control.log_file();
-                (t.command(&self.control, &log, &wrapped), Some(log))
-            }
-        };
         tracing::debug!(host = %self.name, command, "run");
-        cmd.stdin(if opts.stdin.is_some() {
-            std::process::Stdio::piped()
-        } else {
-            std::process::Stdio::null()
-        })
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-        let program = cmd.as_std().get_program().to_string_lossy().into_owned();
-        let mut child = cmd.spawn().map_err(|source| RemoteError::Spawn {
-            program: program.clone(),
-            source,
-        })?;
         let io_err = |source| RemoteError::Io {
             host: self.name.clone(),
             source,
         };
+        // A live master: ask it directly (no ssh process). Otherwise, or if
+        // it refuses, start ssh, which also makes the master.
+        let mut mux_session = None;
+        if let Transport::Ssh(t) = &self.transport {
+            if let Some(sock) = t.control_socket(&self.control) {
+                if let Ok(Some(stream)) = mux::connect(&sock).await {
+                    match mux::open_session(stream, &wrapped, opts.stdin.is_some()).await {
+                        Ok(s) => mux_session = Some(s),
+                        Err(e) => tracing::debug!(host = %self.name, "mux: {e}; starting ssh"),
+                    }
+                }
+            }
+        }
+        let (spawned, log) = match mux_session {
+            Some(s) => (
+                Spawned {
+                    stdin: s
+                        .stdin
+                        .map(|w| Box::new(w) as Box<dyn AsyncWrite + Unpin + Send>),
+                    stdout: Box::new(s.stdout),
+                    stderr: Box::new(s.stderr),
+                    exit: s.exit,
+                },
+                None,
+            ),
+            None => {
+                let (cmd, log) = match &self.transport {
+                    Transport::Local => {
+                        let mut c = Command::new("sh");
+                        c.arg("-c").arg(&wrapped);
+                        (c, None)
+                    }
+                    Transport::Ssh(t) => {
+                        let log = self.control.log_file();
+                        (t.command(&self.control, &log, &wrapped), Some(log))
+                    }
+                };
+                (spawn(cmd, opts.stdin.is_some())?, log)
+            }
+        };
+        let Spawned {
+            mut stdin,
+            stdout,
+            stderr,
+            exit,
+        } = spawned;
         let stdin_data = opts.stdin.clone();
-        let mut stdin = child.stdin.take();
-        let mut out_r = BufReader::new(child.stdout.take().expect("stdout is piped"));
-        let mut err_r = BufReader::new(child.stderr.take().expect("stderr is piped"));
+        let mut out_r = BufReader::new(stdout);
+        let mut err_r = BufReader::new(stderr);
         let work = async {
             let feed = async {
                 if let (Some(mut w), Some(data)) = (stdin.take(), stdin_data) {
@@ -345,9 +367,9 @@ impl Remote {
                 }
                 Ok::<Output, std::io::Error>(out)
             };
-            let (_, out) = tokio::try_join!(feed, read)?;
-            let status = child.wait().await?;
-            Ok::<(Output, std::process::ExitStatus), std::io::Error>((out, status))
+            let (_, mut out) = tokio::try_join!(feed, read)?;
+            out.status = exit.await?;
+            Ok::<Output, std::io::Error>(out)
         };
         let started = std::time::Instant::now();
         let result = match opts.timeout {
@@ -371,8 +393,17 @@ impl Remote {
             let _ = std::fs::remove_file(l);
             text
         });
-        let (mut out, status) = result.map_err(io_err)?;
-        out.status = status.code().unwrap_or(-1);
+        let out = match result {
+            Ok(out) => out,
+            // The master lost the connection mid-command.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => {
+                return Err(RemoteError::Unreachable {
+                    host: self.name.clone(),
+                    detail: e.to_string(),
+                })
+            }
+            Err(e) => return Err(io_err(e)),
+        };
         // 124: the host-side `timeout` won the race against ours.
         if let Some(t) = opts.timeout {
             if out.status == 124 && started.elapsed() >= t {
@@ -458,6 +489,43 @@ impl Remote {
             .await?
             .stdout)
     }
+}
+
+/// A running command, whichever way it was started.
+struct Spawned {
+    stdin: Option<Box<dyn AsyncWrite + Unpin + Send>>,
+    stdout: Box<dyn AsyncRead + Unpin + Send>,
+    stderr: Box<dyn AsyncRead + Unpin + Send>,
+    exit: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<i32>> + Send>>,
+}
+
+/// Starts `cmd` with piped output (and stdin if `with_stdin`); killed if
+/// dropped before it ends (a timeout).
+fn spawn(mut cmd: Command, with_stdin: bool) -> Result<Spawned, RemoteError> {
+    cmd.stdin(if with_stdin {
+        std::process::Stdio::piped()
+    } else {
+        std::process::Stdio::null()
+    })
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .kill_on_drop(true);
+    let program = cmd.as_std().get_program().to_string_lossy().into_owned();
+    let mut child = cmd
+        .spawn()
+        .map_err(|source| RemoteError::Spawn { program, source })?;
+    let stdin = child
+        .stdin
+        .take()
+        .map(|w| Box::new(w) as Box<dyn AsyncWrite + Unpin + Send>);
+    let stdout = Box::new(child.stdout.take().expect("stdout is piped"));
+    let stderr = Box::new(child.stderr.take().expect("stderr is piped"));
+    Ok(Spawned {
+        stdin,
+        stdout,
+        stderr,
+        exit: Box::pin(async move { Ok(child.wait().await?.code().unwrap_or(-1)) }),
+    })
 }
 
 /// The last lines of what a process said, for one-line error messages.

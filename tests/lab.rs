@@ -40,8 +40,11 @@ pub fn lab_out() -> Option<PathBuf> {
     Some(out)
 }
 
+/// `lab/lab` of this repository (`SNF_LAB` overrides).
 pub fn lab_script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lab/lab")
+    std::env::var_os("SNF_LAB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lab/lab"))
 }
 
 /// Runs CMD on a lab host through `lab/lab exec` (not through snf-upgrade's

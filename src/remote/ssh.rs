@@ -52,6 +52,31 @@ impl SshTarget {
         }
     }
 
+    /// The control socket of this target's master: named by a hash of
+    /// everything that makes the connection (not ssh's %C, which depends on
+    /// ssh_config and so could not be found without asking ssh), so a
+    /// command can use a live master directly.
+    pub fn control_socket(&self, control: &ControlDir) -> Option<PathBuf> {
+        let dir = control.path.as_ref()?;
+        // FNV-1a: stable across builds (the socket outlives the process).
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let key = format!(
+            "{}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}",
+            self.destination,
+            self.user,
+            self.port,
+            self.identity_file,
+            self.known_hosts,
+            self.config,
+            self.jump
+        );
+        for b in key.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        Some(dir.join(format!("m-{h:016x}")))
+    }
+
     /// The arguments before the destination: everything but the command.
     pub fn args(&self, control: &ControlDir) -> Vec<String> {
         let mut a: Vec<String> = Vec::new();
@@ -71,9 +96,9 @@ impl SshTarget {
         ));
         opt("ServerAliveInterval=15".into());
         opt("ServerAliveCountMax=4".into());
-        if let Some(dir) = &control.path {
+        if let Some(sock) = self.control_socket(control) {
             opt("ControlMaster=auto".into());
-            opt(format!("ControlPath={}", ssh_value(&dir.join("%C"))));
+            opt(format!("ControlPath={}", ssh_value(&sock)));
             opt(format!("ControlPersist={}", control.persist_secs));
         }
         if let Some(k) = &self.known_hosts {

@@ -43,6 +43,21 @@ fn runs_commands_over_one_multiplexed_connection() {
         .block_on(r.run("exit 255", &RunOptions::default()))
         .unwrap();
     assert_eq!(out.status, 255);
+    // With the master up, commands go to it directly over the control
+    // socket: no `ssh` process is needed any more (none could be found).
+    let path = std::env::var_os("PATH").unwrap();
+    std::env::set_var("PATH", "/nonexistent");
+    let opts = RunOptions {
+        stdin: Some(b"through the master\n".to_vec()),
+        ..Default::default()
+    };
+    let out = rt.block_on(r.run("cat; echo err >&2; exit 7", &opts));
+    std::env::set_var("PATH", path);
+    let out = out.unwrap();
+    assert_eq!(
+        (out.status, &out.stdout[..], &out.stderr[..]),
+        (7, &b"through the master\n"[..], &b"err\n"[..])
+    );
 }
 
 #[test]
