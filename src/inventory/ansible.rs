@@ -329,7 +329,11 @@ fn parse_yaml(path: &Path, text: &str) -> Result<Parsed, AnsibleError> {
         if let Some(Value::Mapping(hosts)) = body.get("hosts") {
             for (h, hv) in hosts {
                 if let Some(h) = scalar(h) {
-                    p.add_host(name, &h, vars(Some(hv)));
+                    // Ranges (`node[01:03]`) as in INI; a bad one is kept as
+                    // written, and `inventory check` will point at it.
+                    for h in expand_range(&h).unwrap_or_else(|_| vec![h.clone()]) {
+                        p.add_host(name, &h, vars(Some(hv)));
+                    }
                 }
             }
         }
@@ -664,6 +668,7 @@ all:
         node1.example.org:
         node2.example.org:
           ansible_port: 2200
+        node[3:4].example.org:
     services:
       vars:
         ansible_user: deploy
@@ -683,7 +688,11 @@ all:
         );
         let (out, d) = import("hosts.yml", YAML, &m);
         let inv = check(&d, &out.toml);
-        assert_eq!(inv.hosts.len(), 4);
+        assert_eq!(inv.hosts.len(), 6);
+        assert!(inv
+            .host("node4.example.org")
+            .unwrap()
+            .has_role(Role::GanetiNode));
         assert_eq!(inv.host("node2.example.org").unwrap().port, Some(2200));
         assert_eq!(
             inv.host("node1.example.org").unwrap().user.as_deref(),
