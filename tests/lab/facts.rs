@@ -126,7 +126,15 @@ fn check_host(name: &str, h: &Value) {
             let check = if let Some(f) = e.strip_prefix("pidfile ") {
                 format!("test -d /proc/$(head -n1 {f})")
             } else if let Some(p) = e.strip_prefix("process ") {
-                format!("pgrep -x '{p}' >/dev/null || pgrep -f '{p}' >/dev/null")
+                // Read /proc directly: procps may not be on the host.
+                if p.starts_with("python") || p.starts_with("perl") {
+                    format!(
+                        "grep -qs -- '{}' /proc/[0-9]*/cmdline",
+                        s["name"].as_str().unwrap()
+                    )
+                } else {
+                    format!("grep -qsx -- '{p}' /proc/[0-9]*/comm")
+                }
             } else {
                 format!(
                     "systemctl is-active --quiet {}",
