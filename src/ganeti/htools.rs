@@ -92,14 +92,7 @@ pub fn parse(text: &str, file: &str) -> Result<Snapshot, ModelError> {
                 format!("node line has {} fields, expected 9 to 15", f.len()),
             ));
         }
-        let num = |i: usize, what: &str| -> Result<u64, ModelError> {
-            f[i].trim().parse::<u64>().map_err(|_| {
-                err(
-                    n,
-                    format!("field {} ({what}) is {:?}, not a whole number", i + 1, f[i]),
-                )
-            })
-        };
+        let num = |i: usize, what: &str| whole(&f, i, what).map_err(|m| err(n, m));
         let cpus = f[6]
             .trim()
             .parse::<f64>()
@@ -157,14 +150,7 @@ pub fn parse(text: &str, file: &str) -> Result<Snapshot, ModelError> {
                 format!("instance line has {} fields, expected 9 to 13", f.len()),
             ));
         }
-        let num = |i: usize, what: &str| -> Result<u64, ModelError> {
-            f[i].trim().parse::<u64>().map_err(|_| {
-                err(
-                    n,
-                    format!("field {} ({what}) is {:?}, not a whole number", i + 1, f[i]),
-                )
-            })
-        };
+        let num = |i: usize, what: &str| whole(&f, i, what).map_err(|m| err(n, m));
         let auto_balance = match f[5] {
             "Y" => true,
             "N" => false,
@@ -354,6 +340,13 @@ pub fn write(snap: &Snapshot) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Field `i` of a line as a whole number, or the message saying why not.
+fn whole(f: &[&str], i: usize, what: &str) -> Result<u64, String> {
+    f[i].trim()
+        .parse::<u64>()
+        .map_err(|_| format!("field {} ({what}) is {:?}, not a whole number", i + 1, f[i]))
 }
 
 fn fmt_num(x: f64) -> String {

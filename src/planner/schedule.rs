@@ -475,6 +475,21 @@ impl<'a> State<'a> {
         }
     }
 
+    /// Takes `v` down with the moves that empty it; `None` (and nothing
+    /// changed) when `strict` and some instance has no room anywhere.
+    fn take(&mut self, v: usize, strict: bool) -> Option<Vec<Stuck>> {
+        let mark = self.moves.len();
+        self.down[v] = true;
+        match self.evacuate(v, strict) {
+            Ok(unavoidable) => Some(unavoidable),
+            Err(_) => {
+                self.rollback(mark);
+                self.down[v] = false;
+                None
+            }
+        }
+    }
+
     /// Nodes of the current group (down) that are DRBD partners of `v`.
     fn conflicts(&self, v: usize, partners: &[Vec<usize>]) -> bool {
         partners[v].iter().any(|&u| self.down[u])
@@ -606,23 +621,13 @@ pub(super) fn plan(snap: &Snapshot, upgrade: &[usize], c: &Constraints) -> Plan 
                 {
                     continue;
                 }
-                let mark = st.moves.len();
-                st.down[v] = true;
-                match st.evacuate(v, true) {
-                    Ok(unavoidable) => {
-                        members.push(v);
-                        if let Some(c) = per_group_count.get_mut(g) {
-                            *c += 1;
-                        }
-                        if !unavoidable.is_empty() {
-                            downtime.extend(unavoidable.iter().map(|s| s.inst));
-                            stuck_notes.push((v, unavoidable));
-                        }
+                if let Some(unavoidable) = st.take(v, true) {
+                    members.push(v);
+                    if let Some(c) = per_group_count.get_mut(g) {
+                        *c += 1;
                     }
-                    Err(_) => {
-                        st.rollback(mark);
-                        st.down[v] = false;
-                    }
+                    downtime.extend(unavoidable.iter().map(|s| s.inst));
+                    stuck_notes.push((v, unavoidable));
                 }
             }
         }
@@ -641,20 +646,10 @@ pub(super) fn plan(snap: &Snapshot, upgrade: &[usize], c: &Constraints) -> Plan 
                 && target.is_some();
             let mut joined = false;
             if can_join || members.is_empty() {
-                let mark = st.moves.len();
-                st.down[m] = true;
-                match st.evacuate(m, !members.is_empty()) {
-                    Ok(unavoidable) => {
-                        joined = true;
-                        if !unavoidable.is_empty() {
-                            downtime.extend(unavoidable.iter().map(|s| s.inst));
-                            stuck_notes.push((m, unavoidable));
-                        }
-                    }
-                    Err(_) => {
-                        st.rollback(mark);
-                        st.down[m] = false;
-                    }
+                if let Some(unavoidable) = st.take(m, !members.is_empty()) {
+                    joined = true;
+                    downtime.extend(unavoidable.iter().map(|s| s.inst));
+                    stuck_notes.push((m, unavoidable));
                 }
             }
             if joined {
