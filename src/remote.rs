@@ -288,7 +288,20 @@ impl Remote {
         if let Transport::Ssh(t) = &self.transport {
             if let Some(sock) = t.control_socket(&self.control) {
                 if let Ok(Some(stream)) = mux::connect(&sock).await {
-                    match mux::open_session(stream, &wrapped, opts.stdin.is_some()).await {
+                    let open = mux::open_session(stream, &wrapped, opts.stdin.is_some());
+                    // A master whose connection died hangs here until its
+                    // keepalives give up: the command's timeout covers it.
+                    let opened = match opts.timeout {
+                        Some(t) => tokio::time::timeout(t, open).await.map_err(|_| {
+                            RemoteError::Timeout {
+                                host: self.name.clone(),
+                                command: command.to_string(),
+                                after: t,
+                            }
+                        })?,
+                        None => open.await,
+                    };
+                    match opened {
                         Ok(s) => mux_session = Some(s),
                         Err(e) => tracing::debug!(host = %self.name, "mux: {e}; starting ssh"),
                     }
