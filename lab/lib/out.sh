@@ -67,7 +67,7 @@ lab_ssh() { # NAME CMD...
 # credentials go through a config on stdin-less fd, never on the command line.
 lab_rapi() { # PATH [curl args...]
   local path=$1; shift
-  curl -sS --fail-with-body --cacert "$LAB_OUT/rapi-ca.pem" \
+  curl -sS --fail-with-body --noproxy "*" --cacert "$LAB_OUT/rapi-ca.pem" \
     --resolve "$CLUSTER_NAME:5080:$CLUSTER_IP" \
     -K <(printf 'user = "%s"\n' "$(<"$LAB_OUT/rapi.credentials")") \
     "https://$CLUSTER_NAME:5080$path" "$@"

@@ -48,12 +48,12 @@ proxy_up() {
   (close_fds; exec env "$LAB_MARK=proxy" setsid unshare --mount --propagation private sh -c '
       mount --bind "$1/hosts" /etc/hosts &&
       exec /usr/sbin/apt-cacher-ng -c "$1/conf" ForeGround=1 CacheDir="$2" LogDir="$1/log" \
-        Port='"$PROXY_PORT"' BindAddress="'"$BRIDGE_IP"' 127.0.0.1" ConnectProto=v4 PidFile="$1/acng.pid" \
+        Port='"$PROXY_PORT"' BindAddress='"$BRIDGE_IP"' ConnectProto=v4 PidFile="$1/acng.pid" \
         SocketPath="$1/socket"' sh "$d" "$LAB_CACHE/acng" \
     </dev/null >"$d/log/stdout.log" 2>&1) &
   echo $! >"$d/pid"
   wait_for 20 "the APT proxy on port $PROXY_PORT" \
-    curl -s -o /dev/null "http://127.0.0.1:$PROXY_PORT/acng-report.html" ||
+    curl -s --noproxy "*" -o /dev/null "http://$BRIDGE_IP:$PROXY_PORT/acng-report.html" ||
     die "the APT proxy did not start; see $d/log"
 }
 

@@ -70,7 +70,7 @@ build_root() {
   pkgs=$(root_packages "$kind" | sort -u | paste -sd, -)
   log "building the $kind root (cold cache): $pkgs"
   if ! mmdebstrap --variant=minbase --include="$pkgs" \
-    --aptopt="Acquire::http::Proxy \"http://127.0.0.1:$PROXY_PORT\"" \
+    --aptopt="Acquire::http::Proxy \"http://$BRIDGE_IP:$PROXY_PORT\"" \
     "$SUITE" "$tmp" \
     "deb $main $SUITE main" "deb $main $SUITE-updates main" "deb $sec $SUITE-security main" \
     >"$LAB_LOGS/mmdebstrap-$kind.log" 2>&1; then
