@@ -39,6 +39,7 @@ struct MoveRec {
     from: usize,
     to: usize,
     prev_received: bool,
+    prev_moves_in_group: u32,
     room: bool,
 }
 
@@ -64,6 +65,8 @@ struct State<'a> {
     moves: Vec<MoveRec>,
     /// Index in `moves` where the current group starts.
     group_start: usize,
+    /// Per instance: migrations in the group being formed.
+    moves_in_group: Vec<u32>,
 }
 
 /// Why one instance cannot move, in numbers.
@@ -111,6 +114,7 @@ impl<'a> State<'a> {
             group_nodes: vec![Vec::new(); snap.groups.len().max(1)],
             moves: Vec::new(),
             group_start: 0,
+            moves_in_group: vec![0; snap.instances.len()],
         };
         for (i, inst) in snap.instances.iter().enumerate() {
             st.on_node[inst.pnode].push(i);
@@ -181,12 +185,15 @@ impl<'a> State<'a> {
         }
         self.pnode[i] = to;
         let prev_received = self.received[to];
+        let prev_moves_in_group = self.moves_in_group[i];
+        self.moves_in_group[i] += 1;
         self.received[to] = true;
         self.moves.push(MoveRec {
             inst: i,
             from,
             to,
             prev_received,
+            prev_moves_in_group,
             room,
         });
         self.contrib(i, 1);
@@ -211,13 +218,14 @@ impl<'a> State<'a> {
             }
             self.pnode[i] = rec.from;
             self.received[rec.to] = rec.prev_received;
+            self.moves_in_group[i] = rec.prev_moves_in_group;
             self.contrib(i, 1);
         }
     }
 
     /// Whether instance `i` moved already in the group being formed.
     fn moved_in_group(&self, i: usize) -> bool {
-        self.moves[self.group_start..].iter().any(|m| m.inst == i)
+        self.moves_in_group[i] > 0
     }
 
     /// Best node for externally mirrored instance `i` leaving `from`.
@@ -756,6 +764,7 @@ pub(super) fn plan(snap: &Snapshot, upgrade: &[usize], c: &Constraints) -> Plan 
             }
         }
         for m in &st.moves[st.group_start..] {
+            st.moves_in_group[m.inst] = 0;
             st.received[m.to] = false;
         }
         // Moves are final now: the undo log restarts.
