@@ -7,6 +7,8 @@
 //! The lab's output folder (inventory, keys) is `$SNF_LAB_OUT`, default
 //! `/var/lib/snf-upgrade-lab/out`.
 
+#[path = "lab/discover.rs"]
+mod discover;
 #[path = "lab/edits.rs"]
 mod edits;
 #[path = "lab/facts.rs"]
