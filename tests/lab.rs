@@ -19,8 +19,18 @@ mod ganeti;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The lab's output folder, when the lab is up.
+/// The lab's output folder, when the lab is up. With `SNF_LAB_REQUIRED` set
+/// (scripts/test sets it once it has brought the lab up) a lab that is not up
+/// fails the test instead of skipping it, so CI never passes on skipped tests.
 pub fn lab_out() -> Option<PathBuf> {
+    let out = find_lab();
+    if out.is_none() && std::env::var_os("SNF_LAB_REQUIRED").is_some() {
+        panic!("SNF_LAB_REQUIRED is set but the lab is not up");
+    }
+    out
+}
+
+fn find_lab() -> Option<PathBuf> {
     let out = PathBuf::from(
         std::env::var_os("SNF_LAB_OUT").unwrap_or_else(|| "/var/lib/snf-upgrade-lab/out".into()),
     );
