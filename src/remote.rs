@@ -206,7 +206,8 @@ fn wrap(command: &str, opts: &RunOptions) -> String {
     if opts.sudo {
         format!("if [ \"$(id -u)\" = 0 ]; then exec {inner}; else exec sudo -n -- {inner}; fi")
     } else if opts.timeout.is_some() {
-        inner
+        // exec: the login shell need not fork to run it.
+        format!("exec {inner}")
     } else {
         command.to_string()
     }
