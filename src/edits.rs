@@ -372,6 +372,29 @@ pub fn utc_stamp(now: std::time::SystemTime) -> String {
 /// folder, fsync, rename; mode and owner kept), then renames and relinks.
 /// Returns the backup folder.
 pub fn apply(root: &Path, proposal: &Proposal) -> Result<PathBuf, EditError> {
+    // Refuse before touching anything if a file changed since it was read:
+    // never clobber someone else's edit.
+    for op in &proposal.ops {
+        match op {
+            Op::Write { path, old, .. } => {
+                if &read_text(&shown(path), &root.join(path))? != old {
+                    return Err(EditError::Usage(format!(
+                        "{} changed while converting; run again",
+                        shown(path)
+                    )));
+                }
+            }
+            Op::Rename { to, .. } => {
+                if std::fs::symlink_metadata(root.join(to)).is_ok() {
+                    return Err(EditError::Usage(format!(
+                        "{} exists; not renaming",
+                        shown(to)
+                    )));
+                }
+            }
+            Op::Relink { .. } => {}
+        }
+    }
     let backups = backup_dir(root, std::time::SystemTime::now());
     // Two runs in the same second must not share a folder.
     let backups = unique_dir(backups);
