@@ -11,6 +11,9 @@
 //!
 //! Ganeti's RAPI has no resource for `gnt-cluster verify`; that one runs on
 //! the master over SSH (the `remote` module), not here.
+//!
+//! Blocking (reqwest's blocking client): from async code, call it inside
+//! `tokio::task::spawn_blocking`.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
