@@ -12,6 +12,15 @@ use crate::{lab_exec, lab_out};
 #[test]
 fn facts_match_what_every_lab_host_has() {
     let Some(out) = lab_out() else { return };
+    // Other lab tests reboot hosts: wait until every one is back.
+    let inv = snf_upgrade::inventory::Inventory::load(&out.join("site.toml")).unwrap();
+    for h in &inv.hosts {
+        let st = Command::new(crate::lab_script())
+            .args(["wait-up", &h.name, "180"])
+            .status()
+            .unwrap();
+        assert!(st.success(), "lab host {} did not come up", h.name);
+    }
     let control = tempfile::tempdir().unwrap();
     let run = Command::new(env!("CARGO_BIN_EXE_snf-upgrade"))
         .args(["facts", "--json", "--inventory"])
