@@ -756,11 +756,9 @@ pub(super) fn plan(snap: &Snapshot, upgrade: &[usize], c: &Constraints) -> Plan 
                 st.contrib(i, 1);
             }
             st.down[v] = false;
+            scheduled[v] = true;
             if Some(v) != master {
-                scheduled[v] = true;
                 left -= 1;
-            } else {
-                scheduled[v] = true;
             }
         }
         for m in &st.moves[st.group_start..] {
