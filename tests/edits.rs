@@ -45,22 +45,26 @@ fn link(root: &Path, rel: &str, target: &str) {
     std::os::unix::fs::symlink(target, p).unwrap();
 }
 
+/// The Synnefo settings files of an snf-deploy site (0.18.1), as the corpus
+/// keeps them.
+const SNF_DEPLOY_SETTINGS: [&str; 10] = [
+    "snf-common/conf/00-snf-common-admins.conf",
+    "snf-webproject/conf/10-snf-webproject-apps.conf",
+    "snf-webproject/conf/10-snf-webproject-deploy.conf",
+    "snf-webproject/conf/10-snf-webproject-logging.conf",
+    "snf-cyclades-app/conf/20-snf-cyclades-app-api.conf",
+    "snf-cyclades-app/conf/20-snf-cyclades-app-backend.conf",
+    "snf-cyclades-app/conf/20-snf-cyclades-app-dispatcher.conf",
+    "snf-cyclades-app/conf/20-snf-cyclades-app-vmapi.conf",
+    "snf-deploy/files/etc/synnefo/cyclades.conf",
+    "snf-deploy/files/etc/synnefo/webproject.conf",
+];
+
 /// A service host's root as snf-deploy set up a 0.18.1 cyclades+pithos node:
 /// packaged conf files, snf-deploy's own settings, gunicorn, Apache sites
 /// (enabled the wheezy way) and APT sources.
 fn snf_deploy_root(root: &Path) {
-    for rel in [
-        "snf-common/conf/00-snf-common-admins.conf",
-        "snf-webproject/conf/10-snf-webproject-apps.conf",
-        "snf-webproject/conf/10-snf-webproject-deploy.conf",
-        "snf-webproject/conf/10-snf-webproject-logging.conf",
-        "snf-cyclades-app/conf/20-snf-cyclades-app-api.conf",
-        "snf-cyclades-app/conf/20-snf-cyclades-app-backend.conf",
-        "snf-cyclades-app/conf/20-snf-cyclades-app-dispatcher.conf",
-        "snf-cyclades-app/conf/20-snf-cyclades-app-vmapi.conf",
-        "snf-deploy/files/etc/synnefo/cyclades.conf",
-        "snf-deploy/files/etc/synnefo/webproject.conf",
-    ] {
+    for rel in SNF_DEPLOY_SETTINGS {
         let name = Path::new(rel).file_name().unwrap().to_str().unwrap();
         put(root, &format!("etc/synnefo/{name}"), &read(&c0181(rel)));
     }
@@ -983,18 +987,7 @@ fn corpus_files_convert_to_what_019_ships() {
     let ours = probe("exec", &root.join("etc/synnefo"));
     let theirs_dir = tmp.path().join("theirs");
     std::fs::create_dir_all(&theirs_dir).unwrap();
-    for rel in [
-        "snf-common/conf/00-snf-common-admins.conf",
-        "snf-webproject/conf/10-snf-webproject-apps.conf",
-        "snf-webproject/conf/10-snf-webproject-deploy.conf",
-        "snf-webproject/conf/10-snf-webproject-logging.conf",
-        "snf-cyclades-app/conf/20-snf-cyclades-app-api.conf",
-        "snf-cyclades-app/conf/20-snf-cyclades-app-backend.conf",
-        "snf-cyclades-app/conf/20-snf-cyclades-app-dispatcher.conf",
-        "snf-cyclades-app/conf/20-snf-cyclades-app-vmapi.conf",
-        "snf-deploy/files/etc/synnefo/cyclades.conf",
-        "snf-deploy/files/etc/synnefo/webproject.conf",
-    ] {
+    for rel in SNF_DEPLOY_SETTINGS {
         std::fs::copy(
             c019(rel),
             theirs_dir.join(Path::new(rel).file_name().unwrap()),
