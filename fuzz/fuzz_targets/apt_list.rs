@@ -4,13 +4,10 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use snf_upgrade::edits::apt::{convert_list, SuiteMap};
+use snf_upgrade::edits::apt::convert_list;
 
 fuzz_target!(|data: &[u8]| {
     let Some(text) = common::text(data) else { return };
-    let mut map = SuiteMap::default();
-    map.add("wheezy", "jessie");
-    map.add("bookworm", "trixie");
-    map.add("buster", "bullseye");
+    let map = common::suite_map();
     common::check(&text, convert_list("fuzz", &text, &map), |t| convert_list("fuzz", t, &map));
 });

@@ -42,3 +42,13 @@ pub fn check(text: &str, result: Result<Edited, EditError>, again: impl Fn(&str)
         Err(e) => located(text, &e),
     }
 }
+
+/// The suite pairs the APT targets map: the Synnefo one, the lab's, and one
+/// more so that chains (a target that is also a source) are exercised.
+pub fn suite_map() -> snf_upgrade::edits::apt::SuiteMap {
+    let mut map = snf_upgrade::edits::apt::SuiteMap::default();
+    map.add("wheezy", "jessie");
+    map.add("bookworm", "trixie");
+    map.add("buster", "bullseye");
+    map
+}

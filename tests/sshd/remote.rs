@@ -60,13 +60,10 @@ fn runs_commands_over_one_multiplexed_connection() {
     );
 }
 
-#[test]
-fn unknown_host_key_is_refused_and_nothing_runs() {
-    let sshd = Sshd::start();
-    let c = control(&sshd);
-    let empty = sshd.path("empty_known_hosts");
-    std::fs::write(&empty, "").unwrap();
-    let r = remote(&sshd, "h", empty.clone(), &c);
+/// Tries `touch MARKER` on the sshd with `known_hosts`; returns the error and
+/// asserts the command never ran.
+fn refused_touch(sshd: &Sshd, known_hosts: std::path::PathBuf, c: &Arc<ControlDir>) -> RemoteError {
+    let r = remote(sshd, "h", known_hosts, c);
     let marker = sshd.path("ran");
     let e = rt()
         .block_on(r.run(
@@ -74,9 +71,22 @@ fn unknown_host_key_is_refused_and_nothing_runs() {
             &RunOptions::default(),
         ))
         .unwrap_err();
+    assert!(
+        !marker.exists(),
+        "the command ran although the host key was refused"
+    );
+    e
+}
+
+#[test]
+fn unknown_host_key_is_refused_and_nothing_runs() {
+    let sshd = Sshd::start();
+    let c = control(&sshd);
+    let empty = sshd.path("empty_known_hosts");
+    std::fs::write(&empty, "").unwrap();
+    let e = refused_touch(&sshd, empty.clone(), &c);
     assert!(matches!(e, RemoteError::HostKeyUnknown { .. }), "{e}");
     assert!(e.to_string().contains("host key is not known"), "{e}");
-    assert!(!marker.exists());
     // known_hosts was not written to (no silent accept-new).
     assert_eq!(std::fs::read_to_string(&empty).unwrap(), "");
 }
@@ -87,17 +97,9 @@ fn changed_host_key_is_refused_and_nothing_runs() {
     let c = control(&sshd);
     let wrong = sshd.known_hosts_with("wrong_known_hosts", "other_host_key");
     let before = std::fs::read_to_string(&wrong).unwrap();
-    let r = remote(&sshd, "h", wrong.clone(), &c);
-    let marker = sshd.path("ran");
-    let e = rt()
-        .block_on(r.run(
-            &format!("touch {}", marker.display()),
-            &RunOptions::default(),
-        ))
-        .unwrap_err();
+    let e = refused_touch(&sshd, wrong.clone(), &c);
     assert!(matches!(e, RemoteError::HostKeyChanged { .. }), "{e}");
     assert!(e.to_string().contains("SHA256:"), "{e}");
-    assert!(!marker.exists());
     assert_eq!(std::fs::read_to_string(&wrong).unwrap(), before);
 }
 
