@@ -15,7 +15,7 @@ use crate::Status;
 /// plan, then `apply` it. `check` and `plan` only read; nothing changes on any
 /// host before `apply`.
 #[derive(Debug, Parser)]
-#[command(name = "snf-upgrade", version, propagate_version = true)]
+#[command(name = "snf-upgrade", version = env!("SNF_UPGRADE_VERSION"), propagate_version = true)]
 pub struct Cli {
     /// More detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
