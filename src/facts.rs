@@ -203,13 +203,12 @@ fn load_snapshot(dir: &Path, host: &str) -> Option<DpkgSnapshot> {
 /// Best effort: a snapshot that cannot be written only costs time next run.
 fn store_snapshot(dir: &Path, host: &str, snap: &DpkgSnapshot) {
     let path = snapshot_path(dir, host);
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let ok = std::fs::create_dir_all(dir)
-        .and_then(|_| std::fs::write(&tmp, format!("{}\n{}", snap.fingerprint, snap.lines)))
-        .and_then(|_| std::fs::rename(&tmp, &path));
+    let ok = std::fs::create_dir_all(dir).and_then(|_| {
+        let text = format!("{}\n{}", snap.fingerprint, snap.lines);
+        crate::fsutil::write_atomic(&path, text.as_bytes(), Some(0o600))
+    });
     if let Err(e) = ok {
         tracing::debug!("cannot keep the package list of {host}: {e}");
-        let _ = std::fs::remove_file(&tmp);
     }
 }
 

@@ -10,12 +10,14 @@ pub mod cli;
 pub mod edits;
 pub mod engine;
 pub mod facts;
+pub mod fsutil;
 pub mod ganeti;
 pub mod inventory;
 pub mod planner;
 pub mod remote;
 pub mod report;
 pub mod runbook;
+pub mod text;
 
 /// How a command ended, as the process exit status. Every command maps its
 /// outcome to one of these in one place (`cli::run`), so scripts can rely on

@@ -2,7 +2,9 @@
 //! Each test returns early, saying so, when the lab is not up. Run them one
 //! at a time and under the lab lock:
 //!
-//!     flock /work/wt/.lab.lock cargo nextest run --test lab
+//!     flock /run/lock/snf-upgrade-lab.lock cargo nextest run --test lab
+//!
+//! (`LAB_LOCK` of lab/lib/common.sh, the lock scripts/test holds.)
 //!
 //! The lab's output folder (inventory, keys) is `$SNF_LAB_OUT`, default
 //! `/var/lib/snf-upgrade-lab/out`.

@@ -4,7 +4,6 @@
 //! from the inventory's cluster tables (certificate verified, credentials
 //! from their file or variable, never shown).
 
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -142,32 +141,8 @@ pub fn append(path: &Path, tables: &str) -> Result<Inventory, DiscoverError> {
     }
     text.push_str(tables);
     let inv = Inventory::parse(path, &text)?;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let tmp = dir.unwrap_or(Path::new(".")).join(format!(
-        ".{}.discover-{}",
-        file_name(path),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            std::fs::set_permissions(&tmp, meta.permissions())?;
-        }
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
-    }
+    crate::fsutil::write_atomic(path, text.as_bytes(), None).map_err(io)?;
     Ok(inv)
-}
-
-fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "inventory".into())
 }
 
 /// What RAPI reported, compared with the inventory: every node, and the
