@@ -12,6 +12,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("facts", &["remote", "inventory", "text", "fsutil"]),
     ("planner", &["ganeti"]),
     ("edits", &["text", "fsutil"]),
+    (
+        "actions",
+        &["ganeti", "remote", "edits", "inventory", "text", "fsutil"],
+    ),
     ("text", &[]),
     ("fsutil", &[]),
 ];
