@@ -476,9 +476,11 @@ mod tests {
         let path = d.path().join("j.sqlite");
         {
             let j = Journal::open(&path).unwrap();
-            let mut i = Intent::default();
-            i.started = true;
-            i.jobs.push(42);
+            let i = Intent {
+                started: true,
+                jobs: vec![42],
+                ..Intent::default()
+            };
             j.save("m", &i).unwrap();
             j.append_output("m", &"x".repeat(OUTPUT_LIMIT)).unwrap();
             j.append_output("m", "last line\n").unwrap();
