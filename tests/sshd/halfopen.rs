@@ -1,0 +1,80 @@
+//! A host that vanishes without closing its TCP connection (power cut,
+//! link down, a firewall dropping everything) while snf-upgrade keeps a
+//! master connection to it: the next command must name it unreachable
+//! within 15 s, not hang on the kept connection.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::harness::{whoami, Sshd};
+use crate::netns::Netns;
+
+/// The bound docs/remote.md promises.
+const BOUND: Duration = Duration::from_secs(15);
+
+fn inventory(sshd: &Sshd) -> std::path::PathBuf {
+    let p = sshd.path("site.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "version = 1\n[site]\nname = \"test\"\n[ssh]\nuser = \"{user}\"\nidentity_file = \"id\"\n\
+             known_hosts = \"{kh}\"\nconfig = \"ssh_config\"\n\
+             [[hosts]]\nname = \"far.test\"\naddress = \"{addr}\"\nport = {port}\nroles = [\"web\"]\n",
+            user = whoami(),
+            kh = sshd.known_hosts().display(),
+            addr = sshd.addr,
+            port = sshd.port,
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn facts(sshd: &Sshd, inv: &std::path::Path) -> (std::process::Output, Duration) {
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_snf-upgrade"))
+        .args(["facts", "--json", "--timeout", "60", "--inventory"])
+        .arg(inv)
+        .env("SNF_UPGRADE_CONTROL_DIR", sshd.path("cm"))
+        .output()
+        .unwrap();
+    (out, t.elapsed())
+}
+
+#[test]
+fn a_host_whose_link_drops_mid_session_is_unreachable_within_the_bound() {
+    let ns = Netns::new();
+    let sshd = Sshd::start_at(&ns.far_addr, Some(&ns.name));
+    let inv = inventory(&sshd);
+    let (out, _) = facts(&sshd, &inv);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The first run left a master connection behind (ControlPersist).
+    let socket = std::fs::read_dir(sshd.path("cm")).unwrap().any(|e| {
+        use std::os::unix::fs::FileTypeExt;
+        e.unwrap().file_type().unwrap().is_socket()
+    });
+    assert!(socket, "no kept master connection to test against");
+
+    ns.cut();
+    let (out, took) = facts(&sshd, &inv);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let host = &v["hosts"][0];
+    assert_eq!(out.status.code(), Some(1), "{host}");
+    assert_eq!(host["reachable"], false, "{host}");
+    assert_eq!(host["error"]["kind"], "unreachable", "{host}");
+    assert!(
+        took < BOUND,
+        "named unreachable only after {took:?}: {host}"
+    );
+}
