@@ -424,3 +424,117 @@ impl Inventory {
 pub fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inventory(text: &str) -> Result<Inventory, InventoryError> {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("id"), "").unwrap();
+        std::fs::write(d.path().join("bastion_id"), "").unwrap();
+        Inventory::parse(&d.path().join("site.toml"), text)
+    }
+
+    const SITE: &str = r#"
+version = 1
+[ssh]
+user = "root"
+port = 22
+identity_file = "id"
+connect_timeout = 7
+[[hosts]]
+name = "bastion"
+address = "203.0.113.9"
+port = 2200
+identity_file = "bastion_id"
+roles = ["admin"]
+[[hosts]]
+name = "node1"
+address = "10.0.0.1"
+user = "admin"
+jump = "bastion"
+roles = ["web"]
+[[hosts]]
+name = "node2"
+jump = "ops@gw1.example.org:2022,gw2"
+roles = ["web"]
+"#;
+
+    #[test]
+    fn one_resolver_merges_defaults_overrides_and_jump_hosts() {
+        let inv = inventory(SITE).unwrap();
+        let t = inv.ssh_target(inv.host("node1").unwrap());
+        assert_eq!(
+            (t.name.as_str(), t.destination.as_str()),
+            ("node1", "10.0.0.1")
+        );
+        assert_eq!(t.settings.user.as_deref(), Some("admin"));
+        assert_eq!(t.settings.port, Some(22));
+        assert_eq!(t.settings.connect_timeout, Some(7));
+        // The jump is the inventory host, reached with its own settings.
+        let hop = t.via.as_deref().unwrap();
+        assert_eq!(hop.destination, "203.0.113.9");
+        assert_eq!(hop.settings.port, Some(2200));
+        assert_eq!(hop.settings.user.as_deref(), Some("root"));
+        assert!(hop
+            .settings
+            .identity_file
+            .as_ref()
+            .unwrap()
+            .ends_with("bastion_id"));
+        assert!(hop.via.is_none());
+        // Hops written out: nearest first, each with the [ssh] defaults.
+        let t = inv.ssh_target(inv.host("node2").unwrap());
+        let hops: Vec<(&str, Option<&str>, Option<u16>)> = t
+            .hops()
+            .iter()
+            .map(|h| {
+                (
+                    h.destination.as_str(),
+                    h.settings.user.as_deref(),
+                    h.settings.port,
+                )
+            })
+            .collect();
+        assert_eq!(
+            hops,
+            [
+                ("gw1.example.org", Some("ops"), Some(2022)),
+                ("gw2", Some("root"), Some(22))
+            ]
+        );
+        assert!(t.hops().iter().all(|h| h
+            .settings
+            .identity_file
+            .as_ref()
+            .unwrap()
+            .ends_with("id")));
+    }
+
+    #[test]
+    fn a_jump_host_through_itself_ends() {
+        let inv = inventory(&SITE.replace("identity_file = \"bastion_id\"", "jump = \"bastion\""))
+            .unwrap();
+        let t = inv.ssh_target(inv.host("node1").unwrap());
+        assert!(t.hops().len() <= MAX_JUMP_DEPTH + 1);
+    }
+
+    #[test]
+    fn jump_specs_parse_or_are_named_in_the_file() {
+        let hop = JumpHop::parse("u@[2001:db8::1]:2222").unwrap();
+        assert_eq!(
+            (hop.user.as_deref(), hop.host.as_str(), hop.port),
+            (Some("u"), "2001:db8::1", Some(2222))
+        );
+        assert_eq!(JumpHop::parse("2001:db8::1").unwrap().port, None);
+        for bad in ["h:0", "h:x", "@h", "[h", ""] {
+            assert!(JumpHop::parse(bad).is_err(), "{bad}");
+        }
+        let e =
+            inventory(&SITE.replace("gw1.example.org:2022", "gw1.example.org:99999")).unwrap_err();
+        let p = &e.problems()[0];
+        assert_eq!(p.field, "hosts[2].jump");
+        assert!(p.message.contains("99999"), "{p}");
+    }
+}

@@ -6,7 +6,11 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::{whoami, Sshd};
+use std::sync::Arc;
+
+use snf_upgrade::remote::{ControlDir, Remote, RemoteError, RunOptions, Transport};
+
+use crate::harness::{rt, whoami, Sshd};
 use crate::netns::Netns;
 
 /// The bound docs/remote.md promises.
@@ -77,4 +81,40 @@ fn a_host_whose_link_drops_mid_session_is_unreachable_within_the_bound() {
         took < BOUND,
         "named unreachable only after {took:?}: {host}"
     );
+}
+
+#[test]
+fn a_command_running_when_the_link_drops_ends_unreachable_within_the_bound() {
+    let ns = Netns::new();
+    let sshd = Sshd::start_at(&ns.far_addr, Some(&ns.name));
+    let control = Arc::new(ControlDir::open(&sshd.path("cm")).unwrap());
+    let r = Remote::new(
+        "far.test",
+        Transport::Ssh(sshd.target(sshd.known_hosts())),
+        control,
+    );
+    let rt = rt();
+    let long = RunOptions::new(Duration::from_secs(120));
+    rt.block_on(r.run_ok("true", &long)).unwrap();
+    // A command through the kept master, cut off half-way.
+    let cut = std::thread::scope(|s| {
+        let t = s.spawn(|| {
+            std::thread::sleep(Duration::from_secs(1));
+            ns.cut();
+            Instant::now()
+        });
+        let e = rt.block_on(r.run("sleep 100", &long)).unwrap_err();
+        (e, t.join().unwrap().elapsed())
+    });
+    let (e, took) = cut;
+    assert!(matches!(e, RemoteError::Unreachable { .. }), "{e}");
+    assert!(
+        took < BOUND,
+        "the running command ended only {took:?} after the cut"
+    );
+    // And the next one is named unreachable within the bound too.
+    let t = Instant::now();
+    let e = rt.block_on(r.run("true", &long)).unwrap_err();
+    assert!(matches!(e, RemoteError::Unreachable { .. }), "{e}");
+    assert!(t.elapsed() < BOUND, "{:?}", t.elapsed());
 }

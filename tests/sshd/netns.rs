@@ -50,7 +50,10 @@ impl Netns {
             "0",
             "this test makes a network namespace: run it as root"
         );
-        let pid = std::process::id();
+        // Unique per test, also when tests share a process.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let pid =
+            std::process::id() * 4 + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4;
         let used = addresses_in_use();
         // A /30 no one on this machine uses yet.
         let block = (0..63u32)
