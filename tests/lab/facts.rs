@@ -22,19 +22,7 @@ fn facts_match_what_every_lab_host_has() {
         assert!(st.success(), "lab host {} did not come up", h.name);
     }
     let control = tempfile::tempdir().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_snf-upgrade"))
-        .args(["facts", "--json", "--inventory"])
-        .arg(out.join("site.toml"))
-        .env("SNF_UPGRADE_CONTROL_DIR", control.path().join("cm"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "facts failed: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let v: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let v = facts_json(&out, &[], &control.path().join("cm"));
     let hosts = v["hosts"].as_array().unwrap();
     assert!(!hosts.is_empty());
     for h in hosts {
@@ -159,10 +147,17 @@ fn check_host(name: &str, h: &Value) {
     );
 }
 
-/// `facts --json` of `host` alone, with a control folder of its own.
-fn facts_of(out: &std::path::Path, host: &str, control: &std::path::Path) -> Value {
+/// `facts --json` of `hosts` (all when empty) with control folder `control`;
+/// it must exit 0.
+fn facts_json(out: &std::path::Path, hosts: &[&str], control: &std::path::Path) -> Value {
+    let mut args = vec!["facts", "--json"];
+    let only = hosts.join(",");
+    if !hosts.is_empty() {
+        args.extend(["--hosts", &only]);
+    }
     let run = Command::new(env!("CARGO_BIN_EXE_snf-upgrade"))
-        .args(["facts", "--json", "--hosts", host, "--inventory"])
+        .args(&args)
+        .arg("--inventory")
         .arg(out.join("site.toml"))
         .env("SNF_UPGRADE_CONTROL_DIR", control)
         .output()
@@ -173,8 +168,11 @@ fn facts_of(out: &std::path::Path, host: &str, control: &std::path::Path) -> Val
         "facts failed: {}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let v: Value = serde_json::from_slice(&run.stdout).unwrap();
-    v["hosts"][0].clone()
+    serde_json::from_slice(&run.stdout).unwrap()
+}
+
+fn facts_of(out: &std::path::Path, host: &str, control: &std::path::Path) -> Value {
+    facts_json(out, &[host], control)["hosts"][0].clone()
 }
 
 /// What a host user controls cannot forge facts: processes of `nobody` on a
@@ -185,7 +183,13 @@ fn facts_of(out: &std::path::Path, host: &str, control: &std::path::Path) -> Val
 #[test]
 fn an_unprivileged_users_processes_change_no_fact() {
     let out = lab_out();
-    let host = "astakos";
+    let inv = snf_upgrade::inventory::Inventory::load(&out.join("site.toml")).unwrap();
+    let host = inv
+        .hosts_with(snf_upgrade::inventory::Role::Astakos)
+        .next()
+        .expect("the lab has an astakos host")
+        .name
+        .as_str();
     let st = Command::new(crate::lab_script())
         .args(["wait-up", host, "180"])
         .status()

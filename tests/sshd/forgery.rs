@@ -7,7 +7,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{whoami, Sshd};
+use crate::harness::{real_packages, versions, Sshd};
 
 /// Processes of user `nobody`, killed (and their files removed) on drop.
 struct Forgers {
@@ -96,30 +96,8 @@ fn start_forgers() -> Forgers {
     f
 }
 
-fn inventory(sshd: &Sshd) -> std::path::PathBuf {
-    let p = sshd.path("site.toml");
-    std::fs::write(
-        &p,
-        format!(
-            "version = 1\n[site]\nname = \"test\"\n[ssh]\nuser = \"{user}\"\nidentity_file = \"id\"\n\
-             known_hosts = \"{kh}\"\nconfig = \"ssh_config\"\nconnect_timeout = 5\n\
-             [[hosts]]\nname = \"here.test\"\naddress = \"127.0.0.1\"\nport = {port}\nroles = [\"web\"]\n",
-            user = whoami(),
-            kh = sshd.known_hosts().display(),
-            port = sshd.port,
-        ),
-    )
-    .unwrap();
-    p
-}
-
 fn facts(sshd: &Sshd, inv: &std::path::Path) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_snf-upgrade"))
-        .args(["facts", "--json", "--inventory"])
-        .arg(inv)
-        .env("SNF_UPGRADE_CONTROL_DIR", sshd.path("cm"))
-        .output()
-        .unwrap();
+    let out = sshd.facts(inv, &["--json"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -129,31 +107,6 @@ fn facts(sshd: &Sshd, inv: &std::path::Path) -> serde_json::Value {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["hosts"][0].clone()
-}
-
-/// The packages that matter, as dpkg-query here sees them.
-fn real_packages() -> serde_json::Map<String, serde_json::Value> {
-    let q = Command::new("dpkg-query")
-        .args(["-W", "-f=${db:Status-Abbrev} ${Package} ${Version}\n"])
-        .output()
-        .unwrap();
-    let mut expected = serde_json::Map::new();
-    for l in String::from_utf8_lossy(&q.stdout).lines() {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if f.len() == 3 && f[0].ends_with('i') && snf_upgrade::facts::package_matters(f[1]) {
-            expected.insert(f[1].to_string(), f[2].into());
-        }
-    }
-    expected
-}
-
-fn versions(host: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
-    host["packages"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v["version"].clone()))
-        .collect()
 }
 
 fn services(host: &serde_json::Value) -> Vec<String> {
@@ -168,7 +121,13 @@ fn services(host: &serde_json::Value) -> Vec<String> {
 #[test]
 fn processes_and_pid_files_of_a_host_user_forge_nothing() {
     let sshd = Sshd::start();
-    let inv = inventory(&sshd);
+    let inv = sshd.inventory(
+        &sshd.known_hosts().display().to_string(),
+        &format!(
+            "[[hosts]]\nname = \"here.test\"\naddress = \"127.0.0.1\"\nport = {}\nroles = [\"web\"]\n",
+            sshd.port
+        ),
+    );
     // What the forgers would show, if they could (the lab, when up, runs
     // real services whose processes this machine sees too).
     let forged = ["process blockerb", "pidfile /run/lock/vlmcd.pid"];

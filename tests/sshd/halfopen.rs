@@ -3,45 +3,21 @@
 //! master connection to it: the next command must name it unreachable
 //! within 15 s, not hang on the kept connection.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
 use snf_upgrade::remote::{ControlDir, Remote, RemoteError, RunOptions, Transport};
 
-use crate::harness::{rt, whoami, Sshd};
+use crate::harness::{rt, Sshd};
 use crate::netns::Netns;
 
 /// The bound docs/remote.md promises.
 const BOUND: Duration = Duration::from_secs(15);
 
-fn inventory(sshd: &Sshd) -> std::path::PathBuf {
-    let p = sshd.path("site.toml");
-    std::fs::write(
-        &p,
-        format!(
-            "version = 1\n[site]\nname = \"test\"\n[ssh]\nuser = \"{user}\"\nidentity_file = \"id\"\n\
-             known_hosts = \"{kh}\"\nconfig = \"ssh_config\"\n\
-             [[hosts]]\nname = \"far.test\"\naddress = \"{addr}\"\nport = {port}\nroles = [\"web\"]\n",
-            user = whoami(),
-            kh = sshd.known_hosts().display(),
-            addr = sshd.addr,
-            port = sshd.port,
-        ),
-    )
-    .unwrap();
-    p
-}
-
 fn facts(sshd: &Sshd, inv: &std::path::Path) -> (std::process::Output, Duration) {
     let t = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_snf-upgrade"))
-        .args(["facts", "--json", "--timeout", "60", "--inventory"])
-        .arg(inv)
-        .env("SNF_UPGRADE_CONTROL_DIR", sshd.path("cm"))
-        .output()
-        .unwrap();
+    let out = sshd.facts(inv, &["--json", "--timeout", "60"]);
     (out, t.elapsed())
 }
 
@@ -49,7 +25,13 @@ fn facts(sshd: &Sshd, inv: &std::path::Path) -> (std::process::Output, Duration)
 fn a_host_whose_link_drops_mid_session_is_unreachable_within_the_bound() {
     let ns = Netns::new();
     let sshd = Sshd::start_at(&ns.far_addr, Some(&ns.name));
-    let inv = inventory(&sshd);
+    let inv = sshd.inventory(
+        &sshd.known_hosts().display().to_string(),
+        &format!(
+            "[[hosts]]\nname = \"far.test\"\naddress = \"{}\"\nport = {}\nroles = [\"web\"]\n",
+            sshd.addr, sshd.port
+        ),
+    );
     let (out, _) = facts(&sshd, &inv);
     assert_eq!(
         out.status.code(),

@@ -166,6 +166,63 @@ impl Sshd {
     }
 }
 
+impl Sshd {
+    /// Writes `site.toml` here: `[ssh]` with this server's user, identity,
+    /// `known_hosts` (a file name here) and ssh config, then `hosts` (TOML
+    /// `[[hosts]]` tables).
+    pub fn inventory(&self, known_hosts: &str, hosts: &str) -> PathBuf {
+        let p = self.path("site.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "version = 1\n[site]\nname = \"test\"\n[ssh]\nuser = \"{}\"\nidentity_file = \"id\"\n\
+                 known_hosts = \"{known_hosts}\"\nconfig = \"ssh_config\"\nconnect_timeout = 5\n{hosts}",
+                whoami()
+            ),
+        )
+        .unwrap();
+        p
+    }
+
+    /// `snf-upgrade facts --inventory INV ARGS` with this server's control
+    /// folder.
+    pub fn facts(&self, inv: &Path, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_snf-upgrade"))
+            .args(["facts", "--inventory"])
+            .arg(inv)
+            .args(args)
+            .env("SNF_UPGRADE_CONTROL_DIR", self.path("cm"))
+            .output()
+            .unwrap()
+    }
+}
+
+/// The versions of the packages that matter, as dpkg-query here sees them.
+pub fn real_packages() -> serde_json::Map<String, serde_json::Value> {
+    let q = Command::new("dpkg-query")
+        .args(["-W", "-f=${db:Status-Abbrev} ${Package} ${Version}\n"])
+        .output()
+        .unwrap();
+    let mut expected = serde_json::Map::new();
+    for l in String::from_utf8_lossy(&q.stdout).lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() == 3 && f[0].ends_with('i') && snf_upgrade::facts::package_matters(f[1]) {
+            expected.insert(f[1].to_string(), f[2].into());
+        }
+    }
+    expected
+}
+
+/// The versions a host's facts report.
+pub fn versions(host: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    host["packages"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v["version"].clone()))
+        .collect()
+}
+
 impl Drop for Sshd {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -2,39 +2,26 @@
 //! is checked against the inventory's known_hosts, strictly, whatever the
 //! ssh config says; an unknown jump key is refused, naming the jump host.
 
-use std::process::Command;
-
 use crate::harness::{whoami, Sshd};
 
 /// An inventory reaching `target` through `jump` (a `[user@]host[:port]`
 /// or the name of an inventory host), plus a host `bastion` for `jump`'s
 /// sshd.
 fn inventory(target: &Sshd, jump_sshd: &Sshd, jump: &str, known_hosts: &str) -> std::path::PathBuf {
-    let p = target.path("site.toml");
-    std::fs::write(
-        &p,
-        format!(
-            "version = 1\n[site]\nname = \"test\"\n[ssh]\nuser = \"{user}\"\nidentity_file = \"id\"\n\
-             known_hosts = \"{known_hosts}\"\nconfig = \"ssh_config\"\nconnect_timeout = 5\n\
-             [[hosts]]\nname = \"up.test\"\naddress = \"127.0.0.1\"\nport = {port}\nroles = [\"web\"]\n\
+    target.inventory(
+        known_hosts,
+        &format!(
+            "[[hosts]]\nname = \"up.test\"\naddress = \"127.0.0.1\"\nport = {port}\nroles = [\"web\"]\n\
              jump = \"{jump}\"\n\
              [[hosts]]\nname = \"bastion\"\naddress = \"127.0.0.1\"\nport = {jport}\nroles = [\"admin\"]\n",
-            user = whoami(),
             port = target.port,
             jport = jump_sshd.port,
         ),
     )
-    .unwrap();
-    p
 }
 
 fn facts(target: &Sshd, inv: &std::path::Path) -> (Option<i32>, serde_json::Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_snf-upgrade"))
-        .args(["facts", "--json", "--hosts", "up.test", "--inventory"])
-        .arg(inv)
-        .env("SNF_UPGRADE_CONTROL_DIR", target.path("cm"))
-        .output()
-        .unwrap();
+    let out = target.facts(inv, &["--json", "--hosts", "up.test"]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
     (out.status.code(), v, stderr)
