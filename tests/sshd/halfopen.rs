@@ -36,7 +36,8 @@ fn a_host_whose_link_drops_mid_session_is_unreachable_within_the_bound() {
     assert_eq!(
         out.status.code(),
         Some(0),
-        "{}",
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     // The first run left a master connection behind (ControlPersist).

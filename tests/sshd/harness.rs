@@ -176,7 +176,7 @@ impl Sshd {
             &p,
             format!(
                 "version = 1\n[site]\nname = \"test\"\n[ssh]\nuser = \"{}\"\nidentity_file = \"id\"\n\
-                 known_hosts = \"{known_hosts}\"\nconfig = \"ssh_config\"\nconnect_timeout = 5\n{hosts}",
+                 known_hosts = \"{known_hosts}\"\nconfig = \"ssh_config\"\nconnect_timeout = 10\n{hosts}",
                 whoami()
             ),
         )
