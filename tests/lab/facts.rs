@@ -204,7 +204,8 @@ fn an_unprivileged_users_processes_change_no_fact() {
 chmod 1777 /run/lock
 d=$(mktemp -d /tmp/snf-forge.XXXXXX); chmod 755 "$d"
 name=$(printf 'x\nblockerb'); printf '#!/bin/sh\nsleep 300\n' > "$d/$name"; chmod 755 "$d/$name"
-args=$(printf 'x\n@@snf:dpkg 19\nii \tsnf-fake\t9.9\n@@snf:end 0')
+# Both the old line markers and a framed header, each with a package row.
+args=$(printf 'x\n@@snf:dpkg\nii \tsnf-fake\t9.9\n@@snf:dpkg 19\nii \tsnf-fake\t9.9\n@@snf:end 0')
 as_nobody() { setsid setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@" </dev/null >/dev/null 2>&1 & echo $! >> "$d/pids"; }
 as_nobody perl -e 'sleep 300' "$args"
 as_nobody "$d/$name"
