@@ -252,3 +252,96 @@ async fn a_stale_migration_is_refused_before_anything_changes() {
     assert!(migrate_jobs(&cfg, &inst.name, first_job).await.is_empty());
     assert_eq!(c.instance(&inst.name).await.unwrap().pnode, inst.pnode);
 }
+
+/// The first inventory host with `role`.
+fn host_with(out: &Path, role: &str) -> String {
+    let inv = Inventory::load(&out.join("site.toml")).unwrap();
+    inv.hosts
+        .iter()
+        .find(|h| h.roles.iter().any(|r| r.as_str() == role))
+        .unwrap_or_else(|| panic!("no {role} host in the lab"))
+        .name
+        .clone()
+}
+
+#[test]
+fn a_service_is_stopped_and_started_as_its_processes_say() {
+    let out = lab_out();
+    let cyclades = host_with(&out, "cyclades");
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("s.json");
+    let running = || {
+        crate::lab_exec(
+            cyclades.trim_end_matches(".lab.test"),
+            "grep -l -x memcached /proc/[0-9]*/comm | wc -l",
+        )
+        .trim()
+        .parse::<u32>()
+        .unwrap()
+    };
+    assert!(running() > 0, "the site runs memcached on {cyclades}");
+    let stop =
+        serde_json::json!({"kind": "stop-service", "host": cyclades, "service": "memcached"});
+    let start =
+        serde_json::json!({"kind": "start-service", "host": cyclades, "service": "memcached"});
+    let (code, doc) = action(&out, &state, "stop", &stop);
+    let stopped = running();
+    // Whatever happened, the site gets its memcached back.
+    let (code2, doc2) = action(&out, &state, "start", &start);
+    assert_eq!(code, Some(0), "{doc}");
+    assert_eq!(stopped, 0, "no memcached process after the stop: {doc}");
+    assert_eq!(doc["outcome"]["verified"]["init"], "sysvinit");
+    assert_eq!(code2, Some(0), "{doc2}");
+    assert!(running() > 0);
+    // Started already: observed done, nothing run.
+    let (code, doc) = action(&out, &state, "start-2", &start);
+    assert_eq!(code, Some(0), "{doc}");
+    assert_eq!(doc["outcome"]["already_done"], true);
+}
+
+#[test]
+fn the_watcher_is_paused_and_resumed_on_the_master() {
+    let out = lab_out();
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("w.json");
+    let pause = serde_json::json!({"kind": "watcher-pause"});
+    let resume = serde_json::json!({"kind": "watcher-resume"});
+    let info = || crate::lab_exec("node1", "gnt-cluster watcher info");
+    let (code, doc) = action(&out, &state, "p", &pause);
+    let paused = info();
+    let (code2, doc2) = action(&out, &state, "r", &resume);
+    assert_eq!(code, Some(0), "{doc}");
+    assert!(paused.contains("paused until"), "{paused}");
+    assert_eq!(code2, Some(0), "{doc2}");
+    assert!(info().contains("not paused"));
+    let (_, doc) = action(&out, &state, "r2", &resume);
+    assert_eq!(doc["outcome"]["already_done"], true, "{doc}");
+}
+
+#[test]
+fn a_command_runs_once_and_its_exit_status_is_the_verdict() {
+    let out = lab_out();
+    let host = host_with(&out, "pithos");
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("c.json");
+    let marker = format!("/tmp/snf-action-test-{}", std::process::id());
+    let run = serde_json::json!({"kind": "run-command", "host": host,
+        "command": format!("echo ran >> {marker}")});
+    let (code, doc) = action(&out, &state, "c", &run);
+    assert_eq!(code, Some(0), "{doc}");
+    let (code, doc) = action(&out, &state, "c", &run);
+    assert_eq!(code, Some(0), "{doc}");
+    assert_eq!(doc["outcome"]["already_done"], true);
+    let short = host.trim_end_matches(".lab.test");
+    assert_eq!(
+        crate::lab_exec(short, &format!("cat {marker}; rm -f {marker}")),
+        "ran\n"
+    );
+    let fail = serde_json::json!({"kind": "run-command", "host": host, "command": "echo nope >&2; exit 4"});
+    let (code, doc) = action(&out, &state, "f", &fail);
+    assert_eq!(code, Some(3), "{doc}");
+    assert!(
+        doc["error"].as_str().unwrap().contains("exit status 4"),
+        "{doc}"
+    );
+}
