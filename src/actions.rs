@@ -15,6 +15,7 @@
 //! commands, and the cluster commands RAPI lacks, over SSH). docs/actions.md
 //! has one row per kind.
 
+pub mod apt;
 pub mod ganeti;
 pub mod host;
 
@@ -95,6 +96,24 @@ pub enum Action {
     /// Fail the master role over to `to` (a master candidate), over SSH on
     /// `to`: RAPI has no resource for it.
     MasterFailover { to: String },
+    /// `apt-get update` that fails when a download failed.
+    AptUpdate { host: String },
+    /// A non-interactive dist-upgrade, detached from the SSH session: no
+    /// service starts (policy-rc.d), conffiles kept, `hold` packages held,
+    /// refused before any change if it would remove a `protect` package.
+    DistUpgrade {
+        host: String,
+        #[serde(default)]
+        hold: Vec<String>,
+        #[serde(default)]
+        protect: Vec<String>,
+        #[serde(default = "default_upgrade_budget")]
+        budget_s: u64,
+    },
+}
+
+fn default_upgrade_budget() -> u64 {
+    3600
 }
 
 fn default_reboot_budget() -> u64 {
@@ -124,6 +143,8 @@ impl Action {
             Action::WatcherPause => "pause the Ganeti watcher".into(),
             Action::WatcherResume => "resume the Ganeti watcher".into(),
             Action::MasterFailover { to } => format!("fail the master over to {to}"),
+            Action::AptUpdate { host } => format!("apt-get update on {host}"),
+            Action::DistUpgrade { host, .. } => format!("dist-upgrade {host}"),
         }
     }
 
@@ -178,6 +199,14 @@ impl Action {
             },
             Action::MasterFailover { .. } => Policy {
                 timeout: Duration::from_secs(10 * 60),
+                attempts: 1,
+            },
+            Action::AptUpdate { .. } => Policy {
+                timeout: Duration::from_secs(11 * 60),
+                attempts: 1,
+            },
+            Action::DistUpgrade { budget_s, .. } => Policy {
+                timeout: Duration::from_secs(budget_s + 5 * 60),
                 attempts: 1,
             },
         }

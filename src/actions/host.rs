@@ -242,6 +242,9 @@ pub(super) async fn observe(
                 Observed::NotDone { evidence: e }
             }
         }
+        Action::AptUpdate { .. } | Action::DistUpgrade { .. } => {
+            return super::apt::observe(step, action, world, store).await
+        }
         _ => unreachable!("not a host action: {action:?}"),
     })
 }
@@ -475,6 +478,9 @@ pub(super) async fn act_and_verify(
                 ("rapi_master", json!(rapi_master)),
                 ("master_before", json!(old)),
             ]))
+        }
+        Action::AptUpdate { .. } | Action::DistUpgrade { .. } => {
+            super::apt::act_and_verify(step, action, world, store).await
         }
         _ => unreachable!("not a host action: {action:?}"),
     }

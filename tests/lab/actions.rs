@@ -345,3 +345,77 @@ fn a_command_runs_once_and_its_exit_status_is_the_verdict() {
         "{doc}"
     );
 }
+
+/// The dist-upgrade of a Ganeti node to the lab repository's new suite
+/// (Synnefo 0.19 node packages), its controller killed while dpkg runs on
+/// the host, then run again: it re-attaches to the upgrade still running
+/// there (or finds it finished), never starts a second one, and ends with the
+/// new packages, no policy-rc.d left and dpkg clean. Runs after the site's
+/// own test in scripts/test (it leaves the node at 0.19).
+#[test]
+fn a_dist_upgrade_killed_mid_dpkg_is_reattached_to_and_finishes() {
+    let out = lab_out();
+    let node = "node3";
+    let fqdn = format!("{node}.lab.test");
+    let before = crate::lab_exec(node, "dpkg-query -W -f='${Version}' snf-cyclades-gtools");
+    assert!(before.starts_with("0.18"), "node3 at 0.18.x first, has {before}");
+    // The suite switch of the lab's GRNET-like source, as the runbook does.
+    crate::lab_exec(
+        node,
+        "sed -i 's| bookworm/| trixie/|' /etc/apt/sources.list.d/grnet.list",
+    );
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("u.json");
+    let (code, doc) = action(&out, &state, "update", &serde_json::json!({"kind": "apt-update", "host": fqdn}));
+    assert_eq!(code, Some(0), "{doc}");
+
+    let upgrade = serde_json::json!({"kind": "dist-upgrade", "host": fqdn,
+        "protect": ["ganeti", "openssh-server"], "budget_s": 900});
+    let mut child = action_cmd(&out, &state, "node3-upgrade", &upgrade)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill the controller once dpkg is at work on the host.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut killed = false;
+    while Instant::now() < deadline {
+        let busy = std::process::Command::new(crate::lab_script())
+            .args(["exec", node, "sh", "-c", "grep -l -x -e dpkg -e apt-get /proc/[0-9]*/comm"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if busy {
+            let _ = child.kill();
+            killed = true;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.wait();
+    assert!(killed, "the upgrade ended before dpkg was seen running");
+
+    let (code, doc) = action(&out, &state, "node3-upgrade", &upgrade);
+    assert_eq!(code, Some(0), "{doc}");
+    let o = &doc["outcome"];
+    assert!(
+        o["already_done"] == true || o["verified"]["reattached"] == true,
+        "re-attached or found done, never started again: {doc}"
+    );
+    let after = crate::lab_exec(node, "dpkg-query -W -f='${Version}' snf-cyclades-gtools");
+    assert!(after.starts_with("0.19"), "{after}");
+    assert_eq!(
+        crate::lab_exec(node, "test -e /usr/sbin/policy-rc.d && echo left || echo gone").trim(),
+        "gone"
+    );
+    assert_eq!(crate::lab_exec(node, "dpkg --audit").trim(), "");
+    // One upgrade ran on the host: its log was written once.
+    let runs = crate::lab_exec(
+        node,
+        "grep -c '^Reading package lists' /var/lib/snf-upgrade/jobs/node3-upgrade/log || true",
+    );
+    assert!(runs.trim().parse::<u32>().unwrap() <= 2, "{runs}");
+}
