@@ -358,7 +358,10 @@ fn a_dist_upgrade_killed_mid_dpkg_is_reattached_to_and_finishes() {
     let node = "node3";
     let fqdn = format!("{node}.lab.test");
     let before = crate::lab_exec(node, "dpkg-query -W -f='${Version}' snf-cyclades-gtools");
-    assert!(before.starts_with("0.18"), "node3 at 0.18.x first, has {before}");
+    assert!(
+        before.starts_with("0.18"),
+        "node3 at 0.18.x first, has {before}"
+    );
     // The suite switch of the lab's GRNET-like source, as the runbook does.
     crate::lab_exec(
         node,
@@ -366,7 +369,12 @@ fn a_dist_upgrade_killed_mid_dpkg_is_reattached_to_and_finishes() {
     );
     let d = tempfile::tempdir().unwrap();
     let state = d.path().join("u.json");
-    let (code, doc) = action(&out, &state, "update", &serde_json::json!({"kind": "apt-update", "host": fqdn}));
+    let (code, doc) = action(
+        &out,
+        &state,
+        "update",
+        &serde_json::json!({"kind": "apt-update", "host": fqdn}),
+    );
     assert_eq!(code, Some(0), "{doc}");
 
     let upgrade = serde_json::json!({"kind": "dist-upgrade", "host": fqdn,
@@ -381,7 +389,13 @@ fn a_dist_upgrade_killed_mid_dpkg_is_reattached_to_and_finishes() {
     let mut killed = false;
     while Instant::now() < deadline {
         let busy = std::process::Command::new(crate::lab_script())
-            .args(["exec", node, "sh", "-c", "grep -l -x -e dpkg -e apt-get /proc/[0-9]*/comm"])
+            .args([
+                "exec",
+                node,
+                "sh",
+                "-c",
+                "grep -l -x -e dpkg -e apt-get /proc/[0-9]*/comm",
+            ])
             .output()
             .map(|o| o.status.success())
             .unwrap_or(false);
@@ -408,7 +422,11 @@ fn a_dist_upgrade_killed_mid_dpkg_is_reattached_to_and_finishes() {
     let after = crate::lab_exec(node, "dpkg-query -W -f='${Version}' snf-cyclades-gtools");
     assert!(after.starts_with("0.19"), "{after}");
     assert_eq!(
-        crate::lab_exec(node, "test -e /usr/sbin/policy-rc.d && echo left || echo gone").trim(),
+        crate::lab_exec(
+            node,
+            "test -e /usr/sbin/policy-rc.d && echo left || echo gone"
+        )
+        .trim(),
         "gone"
     );
     assert_eq!(crate::lab_exec(node, "dpkg --audit").trim(), "");
@@ -418,4 +436,120 @@ fn a_dist_upgrade_killed_mid_dpkg_is_reattached_to_and_finishes() {
         "grep -c '^Reading package lists' /var/lib/snf-upgrade/jobs/node3-upgrade/log || true",
     );
     assert!(runs.trim().parse::<u32>().unwrap() <= 2, "{runs}");
+}
+
+fn boot_id(host: &str) -> String {
+    crate::lab_exec(host, "cat /proc/sys/kernel/random/boot_id")
+        .trim()
+        .to_string()
+}
+
+fn lab(args: &[&str]) {
+    let st = Command::new(crate::lab_script())
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(st.success(), "lab {args:?}");
+}
+
+/// A reboot is judged by the host's boot id: done when it changed; a run
+/// whose controller was killed during the wait recognises the reboot as done
+/// and does not reboot again; a host that does not come back fails the
+/// action within its budget.
+#[test]
+fn reboots_are_judged_by_the_boot_id() {
+    let out = lab_out();
+    let host = "pithos";
+    let fqdn = "pithos.lab.test";
+    lab(&["wait-up", host, "180"]);
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("r.json");
+    let first = boot_id(host);
+    let reboot = serde_json::json!({"kind": "reboot", "host": fqdn, "budget_s": 240});
+    let (code, doc) = action(&out, &state, "r1", &reboot);
+    assert_eq!(code, Some(0), "{doc}");
+    let second = boot_id(host);
+    assert_ne!(first, second, "the host rebooted");
+    assert_eq!(doc["outcome"]["verified"]["boot_id_before"], first.as_str());
+    assert_eq!(doc["outcome"]["verified"]["boot_id"], second.as_str());
+
+    // The controller dies while it waits; the next run sees the new boot id
+    // and asks for nothing.
+    let mut child = action_cmd(&out, &state, "r2", &reboot)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let asked = std::fs::read_to_string(&state)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .is_some_and(|v| v["r2"]["before"]["requested_at"].is_string());
+        if asked {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = child.kill();
+    let _ = child.wait();
+    lab(&["wait-up", host, "180"]);
+    let (code, doc) = action(&out, &state, "r2", &reboot);
+    assert_eq!(code, Some(0), "{doc}");
+    assert_eq!(doc["outcome"]["already_done"], true, "{doc}");
+    let third = boot_id(host);
+    assert_ne!(third, second);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(boot_id(host), third, "no second reboot was asked for");
+
+    // Powered off during the wait: fails within the budget, named.
+    let short = serde_json::json!({"kind": "reboot", "host": fqdn, "budget_s": 30});
+    let child = action_cmd(&out, &state, "r3", &short)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Power it off as soon as the reboot was asked for (the host reboots a
+    // second after the request): it never comes back by itself.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let asked = std::fs::read_to_string(&state)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .is_some_and(|v| v["r3"]["before"]["requested_at"].is_string());
+        if asked {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    lab(&["poweroff", host]);
+    assert_eq!(boot_id_or_down(host), None, "powered off");
+    let started = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    let waited = started.elapsed();
+    lab(&["start", host]);
+    lab(&["wait-up", host, "180"]);
+    assert_eq!(o.status.code(), Some(3));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        doc["error"].as_str().unwrap().contains("did not come back")
+            || doc["error"].as_str().unwrap().contains("did not reboot"),
+        "{doc}"
+    );
+    assert!(
+        waited < Duration::from_secs(60),
+        "failed within its budget: {waited:?}"
+    );
+}
+
+/// The boot id, or None while the host is down.
+fn boot_id_or_down(host: &str) -> Option<String> {
+    let o = Command::new(crate::lab_script())
+        .args(["exec", host, "cat", "/proc/sys/kernel/random/boot_id"])
+        .output()
+        .ok()?;
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
 }
