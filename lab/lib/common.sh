@@ -98,7 +98,7 @@ host_exec() {
   # must not hold the caller's lock.
   (
     close_fds
-    exec nsenter -t "$p" -m -u -n -p -i -r -w env -i HOME=/root TERM="${TERM:-dumb}" \
+    exec nsenter -t "$p" -m -u -n -p -i -T -r -w env -i HOME=/root TERM="${TERM:-dumb}" \
       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"
   )
 }

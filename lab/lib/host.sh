@@ -1,5 +1,6 @@
 # Lab hosts: each one an overlay root (per-host upper on disk over a cached
-# lower root) in its own network, UTS, IPC, PID and mount namespaces, booted
+# lower root) in its own network, UTS, IPC, PID, mount and time namespaces
+# (its own uptime; its own boot id is bound over the kernel's), booted
 # by a supervisor process that plays the machine's power: when the host's
 # init exits (reboot/poweroff inside, or `lab crash`), every process of the
 # host dies with its PID namespace, /run (a tmpfs) is gone, the link goes
@@ -88,9 +89,12 @@ cmd__supervise() {
     netns_reset "$name" "$ip"
     link_set "$name" up
     log "boot $name"
+    # A time namespace whose boot clock starts now: the host's /proc/uptime
+    # (and `uptime`, and process start times) count from this boot.
+    read -r up _ </proc/uptime
     env "$LAB_MARK=host:$name" nsenter --net="/run/netns/$ns" \
-      unshare --mount --uts --ipc --pid --fork --kill-child --propagation private \
-      "$LAB_ROOT/lab" _boot "$name" &
+      unshare --mount --uts --ipc --pid --time --boottime "-${up%.*}" --fork --kill-child \
+      --propagation private "$LAB_ROOT/lab" _boot "$name" &
     upid=$!
     p=
     for ((i = 0; i < 100; i++)); do
@@ -122,6 +126,9 @@ cmd__boot() {
   done
   mount -t proc -o nosuid,nodev,noexec proc "$m/proc"
   mount --bind "$d/meminfo" "$m/proc/meminfo"
+  # A fresh boot id at every boot, as the kernel of a machine makes one.
+  cat /proc/sys/kernel/random/uuid >"$d/boot_id"
+  mount --bind -o ro "$d/boot_id" "$m/proc/sys/kernel/random/boot_id"
   mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$m/sys"
   mount -t tmpfs -o mode=755,nosuid,size=16m tmpfs "$m/dev"
   mknod -m 666 "$m/dev/null" c 1 3; mknod -m 666 "$m/dev/zero" c 1 5
