@@ -106,6 +106,11 @@ cmd__supervise() {
     rc=0; wait "$upid" || rc=$?
     : >"$d/pid1"
     link_set "$name" down
+    # The kernel keeps the sockets of killed processes (orphans retransmitting
+    # their FIN): destroy them while the link is down, so that nothing of the
+    # old boot ever reaches a peer and the next boot answers a stale
+    # connection with a reset, as a machine that lost power does.
+    ip netns exec "$ns" ss -K -a -t >/dev/null 2>&1 || true
     log "$name went down (init exit status $rc)"
     [[ $rc == 11 ]] && echo off >"$d/want"
     delay=$(cat "$d/reboot-delay" 2>/dev/null || echo 3)
@@ -184,15 +189,22 @@ host_reboot() { # clean reboot, as `reboot` inside
   [[ -n $p ]] || die "host $1 is not running (use: lab start $1)"
   kill -USR1 "$p"
 }
+# A crash or a power loss cuts the wire before anything dies: the host's
+# kernel closing the sockets of killed processes sends FIN/RST into a link
+# that is down, so peers are left with half-open connections.
 host_crash() { # no warning: everything of the host is killed at once
   local p; p=$(pid1_of "$1")
   [[ -n $p ]] || die "host $1 is not running"
+  link_set "$1" down
   kill -KILL "$p"
 }
 host_poweroff() { # hard power-off; stays off until `lab start`
   local p; p=$(pid1_of "$1")
   echo off >"$(hdir "$1")/want"
-  [[ -n $p ]] && kill -KILL "$p"
+  if [[ -n $p ]]; then
+    link_set "$1" down
+    kill -KILL "$p"
+  fi
   return 0
 }
 host_start() {
