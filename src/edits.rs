@@ -77,17 +77,7 @@ impl EditError {
     }
 }
 
-/// 1-based line and column (in characters) of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
-}
+pub use crate::text::line_col;
 
 /// Reads a file as UTF-8; invalid bytes are a parse error with their position.
 pub fn read_text(shown: &str, path: &Path) -> Result<String, EditError> {
@@ -484,36 +474,9 @@ fn unique_dir(base: PathBuf) -> PathBuf {
 }
 
 /// Writes `bytes` to `path` atomically, keeping the mode and owner of the file
-/// it replaces.
+/// it replaces (`fsutil::write_atomic`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EditError> {
-    use std::io::Write;
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).ok();
-    let tmp = path.with_file_name(format!(
-        ".{}.snf-upgrade-tmp",
-        path.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        if let Some(meta) = &meta {
-            f.set_permissions(meta.permissions())?;
-            // Keeping the owner needs privileges; without them the file stays ours.
-            let _ = std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid()));
-        }
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(|e| EditError::io(path, e))
+    crate::fsutil::write_atomic(path, bytes, None).map_err(|e| EditError::io(path, e))
 }
 
 #[cfg(test)]
@@ -532,12 +495,6 @@ mod tests {
             ],
         );
         assert_eq!(out, ">abc DEF ghi!");
-    }
-
-    #[test]
-    fn line_and_column_count_characters() {
-        assert_eq!(line_col("ab\ncé d", 7), (2, 4));
-        assert_eq!(line_col("x", 0), (1, 1));
     }
 
     #[test]

@@ -8,7 +8,6 @@
 //! Never: writes on a host, or runs anything through sudo.
 
 mod apt;
-mod cmd;
 mod script;
 
 use std::collections::BTreeMap;
@@ -19,7 +18,6 @@ use serde::Serialize;
 
 use crate::remote::{fan_out, Remote, RemoteError, RunOptions};
 
-pub use cmd::{run, FactsArgs};
 pub use script::{package_matters, DpkgSnapshot, Incomplete, SCRIPT};
 
 /// Everything read from one reachable host.
@@ -203,13 +201,12 @@ fn load_snapshot(dir: &Path, host: &str) -> Option<DpkgSnapshot> {
 /// Best effort: a snapshot that cannot be written only costs time next run.
 fn store_snapshot(dir: &Path, host: &str, snap: &DpkgSnapshot) {
     let path = snapshot_path(dir, host);
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let ok = std::fs::create_dir_all(dir)
-        .and_then(|_| std::fs::write(&tmp, format!("{}\n{}", snap.fingerprint, snap.lines)))
-        .and_then(|_| std::fs::rename(&tmp, &path));
+    let ok = std::fs::create_dir_all(dir).and_then(|_| {
+        let text = format!("{}\n{}", snap.fingerprint, snap.lines);
+        crate::fsutil::write_atomic(&path, text.as_bytes(), Some(0o600))
+    });
     if let Err(e) = ok {
         tracing::debug!("cannot keep the package list of {host}: {e}");
-        let _ = std::fs::remove_file(&tmp);
     }
 }
 

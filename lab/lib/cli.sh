@@ -1,6 +1,6 @@
 # The `lab` command line: up, down, status, exec, reboot, crash, poweroff,
 # start, wait-up. Callers sharing the machine serialise up/down/tests with
-# `flock /work/wt/.lab.lock` (no lock is taken here: a lock fd inherited by a
+# `flock "$LAB_LOCK"` (no lock is taken here: a lock fd inherited by a
 # host would outlive the command).
 
 usage() {

@@ -4,6 +4,9 @@
 
 LAB_STATE=${LAB_STATE:-/var/lib/snf-upgrade-lab}
 LAB_CACHE=${LAB_CACHE:-/var/cache/snf-upgrade-lab}
+# The lock that serialises every use of the lab on this machine (up, tests,
+# down): callers hold it with `flock "$LAB_LOCK" ...` (scripts/test does).
+LAB_LOCK=${LAB_LOCK:-/run/lock/snf-upgrade-lab.lock}
 LAB_OUT=$LAB_STATE/out
 LAB_HOSTS_DIR=$LAB_STATE/hosts
 LAB_LOGS=$LAB_STATE/logs
@@ -115,7 +118,7 @@ wait_for() {
 
 # Closes every inherited file descriptor above 2 in the current (sub)shell:
 # a long-running lab process must not keep a caller's lock
-# (`flock /work/wt/.lab.lock lab up`) or pipe open forever.
+# (`flock "$LAB_LOCK" lab up`) or pipe open forever.
 close_fds() {
   local fd
   for fd in /proc/$BASHPID/fd/*; do

@@ -413,14 +413,7 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
     }
 }
 
-/// 1-based line and column (in characters) of byte `offset` in `text`.
-pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    (line, before[line_start..].chars().count() + 1)
-}
+pub(super) use crate::text::line_col;
 
 /// Best-effort dotted field path (`hosts[2].port`) of the key at `offset`,
 /// from the table headers above it; for parser errors, which carry only a
@@ -644,11 +637,5 @@ port = 2222
         let d = dir();
         let p = problems(&d, "[[hosts]]\nname = \"a\"\n");
         assert_eq!(p[0].field, "version");
-    }
-
-    #[test]
-    fn line_col_counts_characters() {
-        assert_eq!(line_col("ab\ncdé f", 8), (2, 5));
-        assert_eq!(line_col("x", 0), (1, 1));
     }
 }

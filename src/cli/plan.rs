@@ -7,19 +7,19 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
-use super::{Constraints, Plan};
-use crate::ganeti::{htools, RapiClient, Snapshot};
+use crate::ganeti::{htools, Snapshot};
+use crate::planner::{Constraints, RollPlan};
 use crate::Status;
 
-/// Plan a rolling upgrade: groups of nodes and the live migrations that
+/// RollPlan a rolling upgrade: groups of nodes and the live migrations that
 /// empty each group first. Reads only; nothing changes on any cluster.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Plan from a cluster file in htools text format (`hscan` output, the
+    /// RollPlan from a cluster file in htools text format (`hscan` output, the
     /// file `hroller -t` reads).
     #[arg(long, value_name = "FILE", required_unless_present = "inventory")]
     pub htools: Option<PathBuf>,
-    /// Plan the live Ganeti clusters of this inventory (read through RAPI).
+    /// RollPlan the live Ganeti clusters of this inventory (read through RAPI).
     #[arg(long, value_name = "FILE", conflicts_with = "htools")]
     pub inventory: Option<PathBuf>,
     /// With --inventory: only this cluster.
@@ -75,7 +75,7 @@ pub enum Format {
 }
 
 /// Runs `plan`.
-pub fn run(args: PlanArgs) -> anyhow::Result<Status> {
+pub async fn run(args: PlanArgs) -> anyhow::Result<Status> {
     let constraints = Constraints {
         max_parallel: args.max_parallel,
         max_parallel_per_group: args.max_parallel_per_group,
@@ -92,7 +92,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Status> {
             vec![(file.display().to_string(), snap)]
         }
         (None, Some(inv)) => {
-            read_inventory(inv, args.cluster.as_deref(), args.save_htools.as_deref())?
+            read_inventory(inv, args.cluster.as_deref(), args.save_htools.as_deref()).await?
         }
         (None, None) => bail!("give --htools FILE or --inventory FILE"),
     };
@@ -104,8 +104,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Status> {
         if let Some(plan_file) = &args.check {
             let text = std::fs::read_to_string(plan_file)
                 .with_context(|| format!("cannot read {}", plan_file.display()))?;
-            let plan: Plan = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a plan in JSON", plan_file.display()))?;
+            let plan = plan_to_check(&text, &plan_file.display().to_string(), name)?;
             let findings = plan.check(snap, &upgrade, &constraints);
             if !findings.is_empty() {
                 status = Status::Findings;
@@ -122,7 +121,8 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Status> {
             ));
             continue;
         }
-        let plan = super::plan(snap, &upgrade, &constraints);
+        let mut plan = crate::planner::plan(snap, &upgrade, &constraints);
+        plan.cluster = name.clone();
         let findings = plan.check(snap, &upgrade, &constraints);
         if !findings.is_empty() {
             // A planner bug: never hand out a plan that breaks a rule.
@@ -140,9 +140,10 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Status> {
         outputs.push((name.clone(), serde_json::to_value(&plan)?, text));
     }
 
-    let json_doc = json_document(&args, &outputs);
+    let json_doc = json_document(&outputs);
     if let Some(out) = &args.output {
-        std::fs::write(out, serde_json::to_string_pretty(&json_doc)? + "\n")
+        let text = serde_json::to_string_pretty(&json_doc)? + "\n";
+        crate::fsutil::write_atomic(out, text.as_bytes(), None)
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
     match print(json, &json_doc, &outputs) {
@@ -169,26 +170,39 @@ fn print(
     stdout.flush()
 }
 
-fn json_document(
-    args: &PlanArgs,
-    outputs: &[(String, serde_json::Value, String)],
-) -> serde_json::Value {
-    if args.htools.is_some() {
-        outputs.first().map(|o| o.1.clone()).unwrap_or_default()
-    } else {
-        serde_json::json!({
-            "clusters": outputs
-                .iter()
-                .map(|(name, value, _)| serde_json::json!({"cluster": name, "plan": value}))
-                .collect::<Vec<_>>()
+/// The one JSON shape of `plan`, whatever the source: `{"clusters": [plan,
+/// ...]}`, each plan naming its cluster (docs/planner.md).
+fn json_document(outputs: &[(String, serde_json::Value, String)]) -> serde_json::Value {
+    serde_json::json!({
+        "clusters": outputs.iter().map(|(_, value, _)| value.clone()).collect::<Vec<_>>()
+    })
+}
+
+/// The plan of `cluster` in a file given to `--check`: a document as `plan`
+/// prints it (the plan naming that cluster, or its only plan), or one bare
+/// plan (e.g. translated from hroller).
+fn plan_to_check(text: &str, origin: &str, cluster: &str) -> anyhow::Result<RollPlan> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).with_context(|| format!("{origin} is not JSON"))?;
+    let Some(plans) = value.get("clusters").and_then(|c| c.as_array()) else {
+        return Ok(RollPlan::from_json(text, origin)?);
+    };
+    let pick = plans
+        .iter()
+        .find(|p| p.get("cluster").and_then(|c| c.as_str()) == Some(cluster))
+        .or(if plans.len() == 1 {
+            plans.first()
+        } else {
+            None
         })
-    }
+        .with_context(|| format!("{origin} has no plan for cluster {cluster}"))?;
+    Ok(RollPlan::from_json(&pick.to_string(), origin)?)
 }
 
 /// The node indices to upgrade: the named ones, or every online node.
 fn upgrade_set(snap: &Snapshot, names: &[String]) -> anyhow::Result<Vec<usize>> {
     if names.is_empty() {
-        return Ok(super::default_upgrade_set(snap));
+        return Ok(crate::planner::default_upgrade_set(snap));
     }
     let index = snap.node_index();
     names
@@ -203,7 +217,7 @@ fn upgrade_set(snap: &Snapshot, names: &[String]) -> anyhow::Result<Vec<usize>> 
 }
 
 /// Reads every (or one) cluster of the inventory through RAPI.
-fn read_inventory(
+async fn read_inventory(
     path: &Path,
     only: Option<&str>,
     save: Option<&Path>,
@@ -214,10 +228,10 @@ fn read_inventory(
         if only.is_some_and(|o| o != cluster.name) {
             continue;
         }
-        let config = crate::inventory::discover::rapi_config(cluster)?;
-        let client = RapiClient::new(&config)?;
+        let client = super::rapi_client(cluster)?;
         let snap = client
             .snapshot()
+            .await
             .with_context(|| format!("reading cluster {} through RAPI", cluster.name))?;
         if let Some(dir) = save {
             std::fs::create_dir_all(dir)?;
@@ -237,7 +251,7 @@ fn read_inventory(
     Ok(out)
 }
 
-fn render_findings(name: &str, findings: &[super::Violation], plan: &Plan) -> String {
+fn render_findings(name: &str, findings: &[crate::planner::Violation], plan: &RollPlan) -> String {
     let mut s = format!(
         "{name}: plan of {} groups, {} migrations: {} violation(s)\n",
         plan.groups.len(),
@@ -250,7 +264,7 @@ fn render_findings(name: &str, findings: &[super::Violation], plan: &Plan) -> St
     s
 }
 
-fn render_text(name: &str, snap: &Snapshot, plan: &Plan, c: &Constraints) -> String {
+fn render_text(name: &str, snap: &Snapshot, plan: &RollPlan, c: &Constraints) -> String {
     let st = &plan.stats;
     let nodes: usize = plan.groups.iter().map(|g| g.nodes.len()).sum();
     let mut s = format!(
