@@ -83,7 +83,8 @@ require_tools() {
   local missing=() t pkg
   for t in mmdebstrap:mmdebstrap apt-cacher-ng:apt-cacher-ng ip:iproute2 ssh:openssh-client \
     ssh-keygen:openssh-client ssh-keyscan:openssh-client openssl:openssl curl:curl \
-    unshare:util-linux nsenter:util-linux flock:util-linux setsid:util-linux pgrep:procps; do
+    unshare:util-linux nsenter:util-linux flock:util-linux setsid:util-linux pgrep:procps \
+    cpio:cpio dpkg-deb:dpkg; do
     command -v "${t%%:*}" >/dev/null 2>&1 || [[ -x /usr/sbin/${t%%:*} ]] || missing+=("${t#*:}")
   done
   if ((${#missing[@]})); then

@@ -57,6 +57,7 @@ host_prepare() { # NAME KIND IP
     # the cluster's key is known under the cluster name on every node.
     cp -a "$LAB_STATE/node-hostkeys/." "$u/etc/ssh/"
     write_meminfo "$d/meminfo" "$NODE_MEM_MIB"
+    guest_image_path >"$d/guest-image"
   else
     write_meminfo "$d/meminfo" "$SERVICE_MEM_MIB"
   fi
@@ -139,6 +140,10 @@ cmd__boot() {
   mknod -m 666 "$m/dev/null" c 1 3; mknod -m 666 "$m/dev/zero" c 1 5
   mknod -m 666 "$m/dev/full" c 1 7; mknod -m 666 "$m/dev/random" c 1 8
   mknod -m 666 "$m/dev/urandom" c 1 9; mknod -m 666 "$m/dev/tty" c 5 0
+  if [[ $(<"$d/upper/etc/lab/kind") == node ]]; then
+    # Ganeti's kvm hypervisor gives each guest NIC a tap.
+    mkdir -p "$m/dev/net"; mknod -m 666 "$m/dev/net/tun" c 10 200
+  fi
   mkdir -p "$m/dev/pts" "$m/dev/shm"
   mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts "$m/dev/pts"
   ln -s pts/ptmx "$m/dev/ptmx"
@@ -149,6 +154,11 @@ cmd__boot() {
   if [[ $(<"$d/upper/etc/lab/kind") == node && -d $LAB_STATE/shared-file-storage ]]; then
     mkdir -p "$m/srv/ganeti/shared-file-storage"
     mount --bind "$LAB_STATE/shared-file-storage" "$m/srv/ganeti/shared-file-storage"
+  fi
+  if [[ $(<"$d/upper/etc/lab/kind") == node && -f $d/guest-image ]]; then
+    # The real guests' kernel and initramfs, the same on every node.
+    mkdir -p "$m$GUEST_DIR_IN_NODE"
+    mount --bind -o ro "$(<"$d/guest-image")" "$m$GUEST_DIR_IN_NODE"
   fi
   hostname "$name.$DOMAIN"
   cd "$m"
