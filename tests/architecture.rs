@@ -12,6 +12,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("facts", &["remote", "inventory", "text", "fsutil"]),
     ("planner", &["ganeti"]),
     ("edits", &["text", "fsutil"]),
+    ("journal", &["actions", "text", "fsutil"]),
     (
         "actions",
         &["ganeti", "remote", "edits", "inventory", "text", "fsutil"],
