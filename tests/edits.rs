@@ -159,11 +159,16 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
 const PYTHON: &str = "/usr/bin/python3";
 
 fn probe(mode: &str, target: &Path) -> Value {
+    probe_with(mode, target, &[])
+}
+
+fn probe_with(mode: &str, target: &Path, extra: &[&str]) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/settings_probe.py");
     let o = Command::new(PYTHON)
         .arg(&script)
         .arg(mode)
         .arg(target)
+        .args(extra)
         .output()
         .unwrap_or_else(|e| panic!("{PYTHON}: {e} (scripts/install-deps installs it)"));
     assert!(
@@ -700,6 +705,30 @@ fn converted_caches_work_in_django_and_memcached() {
     }
     assert_eq!(r["vmapi"]["key"], json!("vmapi:1:probe"));
     assert_eq!(r["VMPassword"]["key"], json!("vmpassword:1:probe"));
+}
+
+/// A legacy `timeout=0` kept memcached entries forever in 0.18.1 (Django 1.4
+/// handed the 0 to memcached): the converted caches must keep them too, not
+/// drop them at once as Django 1.7's `TIMEOUT: 0` would.
+#[test]
+fn converted_zero_timeout_keeps_entries_in_memcached() {
+    let m = Memcached::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    put(
+        root,
+        "etc/synnefo/cyclades.conf",
+        &format!("CACHE_BACKEND = 'memcached://127.0.0.1:{}/?timeout=0'\n", m.port),
+    );
+    let o = convert(root, &["--write"]);
+    assert!(code(&o) <= 1, "{}", text(&o.stderr));
+    let r = probe_with("django", &root.join("etc/synnefo"), &["3"]);
+    for alias in ["vmapi", "VMPassword"] {
+        let value = json!(format!("value of {alias}"));
+        assert_eq!(r[alias]["default_timeout"], Value::Null, "{alias}: {r}");
+        assert_eq!(r[alias]["in_memcached"], value, "{alias}: {r}");
+        assert_eq!(r[alias]["after_wait"], value, "{alias}: gone after 3 s: {r}");
+    }
 }
 
 #[test]
