@@ -140,8 +140,8 @@ pub struct Edited {
     pub new: String,
     /// (rule, summary) for each change made.
     pub changes: Vec<(&'static str, String)>,
-    /// (line, rule, message) for each thing a human must decide.
-    pub notes: Vec<(Option<usize>, &'static str, String)>,
+    /// (line, rule, message, stable id) for each thing a human must decide.
+    pub notes: Vec<(Option<usize>, &'static str, String, Option<&'static str>)>,
 }
 
 impl Edited {
@@ -154,7 +154,18 @@ impl Edited {
     }
 
     pub fn note(&mut self, line: Option<usize>, rule: &'static str, message: impl Into<String>) {
-        self.notes.push((line, rule, message.into()));
+        self.notes.push((line, rule, message.into(), None));
+    }
+
+    /// A note other tools act on (`check`): `id` is stable across releases.
+    pub fn note_with_id(
+        &mut self,
+        line: Option<usize>,
+        rule: &'static str,
+        id: &'static str,
+        message: impl Into<String>,
+    ) {
+        self.notes.push((line, rule, message.into(), Some(id)));
     }
 
     /// Adds this file's result to a proposal (a write when the text changed).
@@ -167,11 +178,12 @@ impl Edited {
                 summary,
             });
         }
-        for (line, rule, message) in self.notes {
+        for (line, rule, message, id) in self.notes {
             proposal.notes.push(Note {
                 file: file.clone(),
                 line,
                 rule,
+                id,
                 message,
             });
         }
@@ -204,6 +216,10 @@ pub struct Note {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
     pub rule: &'static str,
+    /// A stable name for notes other commands act on (`check` reports
+    /// these as WARN), e.g. `gunicorn-django-mode-app`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<&'static str>,
     pub message: String,
 }
 

@@ -562,6 +562,14 @@ fn gunicorn_configs_become_the_guide_example_up_to_site_values() {
             read(&c0181("snf-stats-app/examples/stats.gunicorn")),
         ),
         ("pithos-doc", pithos_doc.to_string()),
+        // django mode took the settings as a positional argument.
+        (
+            "positional",
+            pithos_doc.replace(
+                "    '--timeout=43200'\n",
+                "    '--timeout=43200',\n    '/usr/lib/python2.7/dist-packages/synnefo/settings.py',\n",
+            ),
+        ),
     ];
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
@@ -585,7 +593,15 @@ fn gunicorn_configs_become_the_guide_example_up_to_site_values() {
         assert_eq!(after["working_dir"], guide["working_dir"], "{name}");
         // The site's own values (user, group, args) kept; the WSGI module last.
         assert_eq!(after["user"], old["user"], "{name}");
-        let mut want_args = old["args"].as_array().unwrap().clone();
+        // ... but for the settings positional: gunicorn 19 takes exactly
+        // one positional argument, the WSGI module.
+        let mut want_args: Vec<Value> = old["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a.as_str().is_some_and(|a| a.starts_with('-')))
+            .cloned()
+            .collect();
         want_args.push(json!("synnefo.webproject.wsgi"));
         assert_eq!(after["args"], Value::Array(want_args), "{name}");
         assert_eq!(

@@ -260,6 +260,7 @@ pub fn plan(root: &Path) -> Result<Proposal, Vec<EditError>> {
                 file: shown(&rel),
                 line: None,
                 rule: RULE_RENAME,
+                id: None,
                 message: format!(
                     "both {name} and {to} exist; Apache 2.4 loads only {to}: merge them by hand"
                 ),
@@ -297,6 +298,7 @@ pub fn plan(root: &Path) -> Result<Proposal, Vec<EditError>> {
                         file: shown(&rel),
                         line: None,
                         rule: RULE_RENAME,
+                        id: None,
                         message: format!("links to {} and is not loaded by Apache 2.4; enable it by hand", target.display()),
                     });
                     continue;
@@ -306,6 +308,7 @@ pub fn plan(root: &Path) -> Result<Proposal, Vec<EditError>> {
                         file: shown(&rel),
                         line: None,
                         rule: RULE_RENAME,
+                        id: None,
                         message: format!("{new_name} exists as well; remove the old link by hand"),
                     });
                     continue;
@@ -327,6 +330,7 @@ pub fn plan(root: &Path) -> Result<Proposal, Vec<EditError>> {
                 file: shown(&rel),
                 line: None,
                 rule: RULE_RENAME,
+                id: None,
                 message: "a file (not a link) without .conf; Apache 2.4 will not load it: move it by hand".into(),
             }),
             _ => {}
