@@ -895,6 +895,29 @@ fn apache_loads_the_converted_sites() {
             &format!("../sites-available/{site}"),
         );
     }
+    // Shapes real sites have: a plain file (not a link, no .conf) created in
+    // sites-enabled, and a conf snippet enabled as 2.4 does, including a
+    // file relative to ServerRoot; all with the old header.
+    put(
+        root,
+        "etc/apache2/sites-enabled/api",
+        "<VirtualHost *:8443>\n  ServerName api.example.org\n  RequestHeader set X-Forwarded-Protocol \"https\"\n</VirtualHost>\n",
+    );
+    put(
+        root,
+        "etc/apache2/conf-available/synnefo-proxy.conf",
+        "<IfModule mod_headers.c>\n  Include snippets/forwarded.inc\n</IfModule>\n",
+    );
+    put(
+        root,
+        "etc/apache2/snippets/forwarded.inc",
+        "RequestHeader set X-Forwarded-Protocol https\n",
+    );
+    link(
+        root,
+        "etc/apache2/conf-enabled/synnefo-proxy.conf",
+        "../conf-available/synnefo-proxy.conf",
+    );
     // Before: Apache 2.4 does not even load the wheezy-style sites.
     let o = apache2ctl(&conf, &["-t", "-D", "DUMP_VHOSTS"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -917,9 +940,25 @@ fn apache_loads_the_converted_sites() {
         "the plain site is loaded: {vhosts}"
     );
     assert!(vhosts.contains("*:443"), "{vhosts}");
+    assert!(vhosts.contains("api.example.org"), "the plain file is loaded: {vhosts}");
     let ssl = read(&conf.join("sites-available/synnefo-ssl.conf"));
     assert!(ssl.contains("RequestHeader set X-Forwarded-Proto \"https\""));
     assert!(!ssl.contains("X-Forwarded-Protocol"), "never both headers");
+    // No file Apache loads sets the old header, as Apache itself lists them.
+    let o = apache2ctl(&conf, &["-t", "-D", "DUMP_INCLUDES"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let loaded: Vec<PathBuf> = text(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(") ").map(|(_, p)| PathBuf::from(p.trim())))
+        .collect();
+    for want in ["sites-enabled/api.conf", "snippets/forwarded.inc", "conf-enabled/synnefo-proxy.conf"] {
+        assert!(loaded.contains(&conf.join(want)), "{want} not loaded: {loaded:?}");
+    }
+    for file in &loaded {
+        let t = read(file);
+        assert!(!t.contains("X-Forwarded-Protocol"), "{} still sets the old header", file.display());
+    }
+    assert!(read(&conf.join("snippets/forwarded.inc")).contains("X-Forwarded-Proto https"));
 }
 
 // ---------------------------------------------------------------- corpus
