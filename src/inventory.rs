@@ -2,13 +2,13 @@
 //! and validation touch no network. Format: `docs/inventory.md`.
 //!
 //! Owns: reading `site.toml` into [`Inventory`] (every problem named by file,
-//! line, column and field), the `inventory` subcommands, the Ansible import.
-//! Never: dials out (discovery goes through `ganeti`), reads secrets (only
-//! checks that the file naming them exists), or writes a file it was not
-//! asked to write.
+//! line, column and field), the Ansible import, and comparing what a cluster
+//! reports with the inventory (`discover`).
+//! Never: dials out (the command layer asks RAPI and hands the answer in),
+//! reads secrets (only checks that the file naming them exists), or writes a
+//! file it was not asked to write.
 
 mod ansible;
-mod cmd;
 pub mod discover;
 mod raw;
 
@@ -16,7 +16,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use ansible::{import_ansible, AnsibleError, RoleMap};
-pub use cmd::{run, InventoryArgs};
 
 /// The only format version this build reads.
 pub const FORMAT_VERSION: i64 = 1;

@@ -638,5 +638,4 @@ port = 2222
         let p = problems(&d, "[[hosts]]\nname = \"a\"\n");
         assert_eq!(p[0].field, "version");
     }
-
 }
