@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use std::os::unix::fs::PermissionsExt;
+
 use serde_json::{json, Value};
 
 fn data(rel: &str) -> PathBuf {
@@ -248,6 +250,15 @@ fn diff_changes_nothing_write_applies_and_a_second_run_finds_nothing() {
         .join("etc/apache2/sites-enabled/synnefo-ssl")
         .is_symlink());
     assert!(read(&backups.join("MANIFEST")).contains("/etc/gunicorn.d/synnefo\n"));
+    // Backups hold secrets: private folders.
+    for dir in [
+        backups.clone(),
+        root.join("var/backups/snf-upgrade"),
+        backups.join("etc/synnefo"),
+    ] {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", dir.display());
+    }
     let sites = root.join("etc/apache2/sites-enabled");
     assert_eq!(
         std::fs::read_link(sites.join("synnefo-ssl.conf")).unwrap(),
@@ -265,6 +276,86 @@ fn diff_changes_nothing_write_applies_and_a_second_run_finds_nothing() {
     );
     assert_eq!(text(&o.stdout), "");
     assert!(text(&o.stderr).contains("nothing to change"));
+}
+
+/// Every path under `root` but the tool's own state (backups, lock).
+fn config_snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
+    let mut s = snapshot(root);
+    s.retain(|p, _| !p.starts_with("var/backups/snf-upgrade"));
+    s
+}
+
+#[test]
+fn a_second_write_while_the_lock_is_held_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    snf_deploy_root(root);
+    let before = config_snapshot(root);
+    let lock = root.join("var/backups/snf-upgrade/lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(&lock).unwrap();
+    let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .unwrap();
+    let o = convert(root, &["--write"]);
+    assert_eq!(code(&o), 5, "lock held: {}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("another snf-upgrade convert --write"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(config_snapshot(root), before);
+    // No backup folder either.
+    assert_eq!(
+        std::fs::read_dir(lock.parent().unwrap()).unwrap().count(),
+        1
+    );
+    drop(held);
+    let o = convert(root, &["--write"]);
+    assert_eq!(
+        code(&o),
+        1,
+        "after the lock is released: {}",
+        text(&o.stderr)
+    );
+}
+
+/// A write that fails part-way (here the relinks in sites-enabled, after
+/// every file and rename: a read-only bind mount, which stops root too)
+/// restores everything already replaced, from the backups, and says so.
+#[test]
+fn a_failure_part_way_restores_what_was_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    snf_deploy_root(root);
+    let before = config_snapshot(root);
+    let sites = root.join("etc/apache2/sites-enabled");
+    let o = Command::new("unshare")
+        .args(["--mount", "--map-root-user", "sh", "-c"])
+        .arg(
+            "mount --bind \"$1\" \"$1\" && mount -o remount,ro,bind \"$1\" && shift && exec \"$@\"",
+        )
+        .arg("sh")
+        .arg(&sites)
+        .arg(env!("CARGO_BIN_EXE_snf-upgrade"))
+        .args(["convert", "--write", "--root"])
+        .arg(root)
+        .output()
+        .unwrap();
+    let err = text(&o.stderr);
+    assert_eq!(code(&o), 2, "{err}");
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert!(err.contains("were undone from the backups in"), "{err}");
+    assert!(
+        err.contains("/etc/gunicorn.d/synnefo"),
+        "names what it restored: {err}"
+    );
+    assert_eq!(config_snapshot(root), before, "not all restored: {err}");
+    // The backups are still there for the operator.
+    let backups = root.join("var/backups/snf-upgrade");
+    assert!(std::fs::read_dir(&backups).unwrap().any(|e| e
+        .unwrap()
+        .path()
+        .join("MANIFEST")
+        .is_file()));
 }
 
 #[test]
@@ -734,7 +825,10 @@ fn converted_zero_timeout_keeps_entries_in_memcached() {
     put(
         root,
         "etc/synnefo/cyclades.conf",
-        &format!("CACHE_BACKEND = 'memcached://127.0.0.1:{}/?timeout=0'\n", m.port),
+        &format!(
+            "CACHE_BACKEND = 'memcached://127.0.0.1:{}/?timeout=0'\n",
+            m.port
+        ),
     );
     let o = convert(root, &["--write"]);
     assert!(code(&o) <= 1, "{}", text(&o.stderr));
@@ -743,7 +837,10 @@ fn converted_zero_timeout_keeps_entries_in_memcached() {
         let value = json!(format!("value of {alias}"));
         assert_eq!(r[alias]["default_timeout"], Value::Null, "{alias}: {r}");
         assert_eq!(r[alias]["in_memcached"], value, "{alias}: {r}");
-        assert_eq!(r[alias]["after_wait"], value, "{alias}: gone after 3 s: {r}");
+        assert_eq!(
+            r[alias]["after_wait"], value,
+            "{alias}: gone after 3 s: {r}"
+        );
     }
 }
 
@@ -940,7 +1037,10 @@ fn apache_loads_the_converted_sites() {
         "the plain site is loaded: {vhosts}"
     );
     assert!(vhosts.contains("*:443"), "{vhosts}");
-    assert!(vhosts.contains("api.example.org"), "the plain file is loaded: {vhosts}");
+    assert!(
+        vhosts.contains("api.example.org"),
+        "the plain file is loaded: {vhosts}"
+    );
     let ssl = read(&conf.join("sites-available/synnefo-ssl.conf"));
     assert!(ssl.contains("RequestHeader set X-Forwarded-Proto \"https\""));
     assert!(!ssl.contains("X-Forwarded-Protocol"), "never both headers");
@@ -951,12 +1051,23 @@ fn apache_loads_the_converted_sites() {
         .lines()
         .filter_map(|l| l.split_once(") ").map(|(_, p)| PathBuf::from(p.trim())))
         .collect();
-    for want in ["sites-enabled/api.conf", "snippets/forwarded.inc", "conf-enabled/synnefo-proxy.conf"] {
-        assert!(loaded.contains(&conf.join(want)), "{want} not loaded: {loaded:?}");
+    for want in [
+        "sites-enabled/api.conf",
+        "snippets/forwarded.inc",
+        "conf-enabled/synnefo-proxy.conf",
+    ] {
+        assert!(
+            loaded.contains(&conf.join(want)),
+            "{want} not loaded: {loaded:?}"
+        );
     }
     for file in &loaded {
         let t = read(file);
-        assert!(!t.contains("X-Forwarded-Protocol"), "{} still sets the old header", file.display());
+        assert!(
+            !t.contains("X-Forwarded-Protocol"),
+            "{} still sets the old header",
+            file.display()
+        );
     }
     assert!(read(&conf.join("snippets/forwarded.inc")).contains("X-Forwarded-Proto https"));
 }

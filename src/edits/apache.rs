@@ -254,7 +254,12 @@ pub fn plan(root: &Path) -> Result<Proposal, Vec<EditError>> {
     // Every file Apache reads as config: plain files of the four folders,
     // what their links point to, then what those files include.
     let mut targets = std::collections::BTreeSet::new();
-    for dir in ["sites-available", "sites-enabled", "conf-available", "conf-enabled"] {
+    for dir in [
+        "sites-available",
+        "sites-enabled",
+        "conf-available",
+        "conf-enabled",
+    ] {
         let dir = apache.join(dir);
         for (name, _) in list(&root.join(&dir)).unwrap_or_default() {
             if !is_leftover(&name) {
@@ -357,10 +362,23 @@ pub fn plan(root: &Path) -> Result<Proposal, Vec<EditError>> {
     for (name, kind) in &enabled {
         let rel = enabled_rel.join(name);
         let Kind::Link(target) = kind else { continue };
-        let site = target.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let in_avail = target.parent().is_some_and(|p| p.ends_with("sites-available"));
-        let new_site = if in_avail && renamed.contains(&site) { format!("{site}.conf") } else { site.clone() };
-        let new_name = if name.ends_with(".conf") { name.clone() } else { format!("{name}.conf") };
+        let site = target
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let in_avail = target
+            .parent()
+            .is_some_and(|p| p.ends_with("sites-available"));
+        let new_site = if in_avail && renamed.contains(&site) {
+            format!("{site}.conf")
+        } else {
+            site.clone()
+        };
+        let new_name = if name.ends_with(".conf") {
+            name.clone()
+        } else {
+            format!("{name}.conf")
+        };
         if new_site == site && new_name == *name {
             continue;
         }
@@ -370,7 +388,10 @@ pub fn plan(root: &Path) -> Result<Proposal, Vec<EditError>> {
                 line: None,
                 rule: RULE_RENAME,
                 id: None,
-                message: format!("links to {} and is not loaded by Apache 2.4; enable it by hand", target.display()),
+                message: format!(
+                    "links to {} and is not loaded by Apache 2.4; enable it by hand",
+                    target.display()
+                ),
             });
             continue;
         }
@@ -394,7 +415,10 @@ pub fn plan(root: &Path) -> Result<Proposal, Vec<EditError>> {
         proposal.changes.push(Change {
             file: shown(&rel),
             rule: RULE_RENAME,
-            summary: format!("re-enabled as {new_name} -> {}", target.with_file_name(&new_site).display()),
+            summary: format!(
+                "re-enabled as {new_name} -> {}",
+                target.with_file_name(&new_site).display()
+            ),
         });
     }
     if errors.is_empty() {
@@ -467,7 +491,9 @@ fn expand(root: &Path, pattern: &str) -> Vec<PathBuf> {
     } else {
         Path::new("/").join(APACHE).join(pattern)
     };
-    let Some(full) = normal(&full) else { return Vec::new() };
+    let Some(full) = normal(&full) else {
+        return Vec::new();
+    };
     let mut paths = vec![PathBuf::new()];
     for part in full.components() {
         let part = part.as_os_str().to_string_lossy();
@@ -675,10 +701,16 @@ mod tests {
         for (rel, text) in [
             ("sites-enabled/plain", old.to_string()),
             ("sites-enabled/plain.conf.bak", old.to_string()),
-            ("sites-enabled/other.conf", format!("<VirtualHost *:80>\n  Include snippets/*.inc\n</VirtualHost>\n")),
+            (
+                "sites-enabled/other.conf",
+                format!("<VirtualHost *:80>\n  Include snippets/*.inc\n</VirtualHost>\n"),
+            ),
             ("snippets/proxy.inc", old.to_string()),
             ("snippets/unused.txt", old.to_string()),
-            ("conf-available/headers.conf", format!("{old}IncludeOptional \"/etc/apache2/extra\"\n")),
+            (
+                "conf-available/headers.conf",
+                format!("{old}IncludeOptional \"/etc/apache2/extra\"\n"),
+            ),
             ("extra/deep/x", old.to_string()),
             ("conf-enabled/local", old.to_string()),
         ] {
@@ -687,18 +719,34 @@ mod tests {
             std::fs::write(p, text).unwrap();
         }
         std::fs::create_dir_all(apache.join("sites-available")).unwrap();
-        std::os::unix::fs::symlink("../conf-available/headers.conf", apache.join("conf-enabled/headers.conf")).unwrap();
+        std::os::unix::fs::symlink(
+            "../conf-available/headers.conf",
+            apache.join("conf-enabled/headers.conf"),
+        )
+        .unwrap();
         let p = plan(root.path()).unwrap();
-        let mut edited: Vec<&str> = p.changes.iter().filter(|c| c.rule == RULE_HEADER).map(|c| c.file.as_str()).collect();
+        let mut edited: Vec<&str> = p
+            .changes
+            .iter()
+            .filter(|c| c.rule == RULE_HEADER)
+            .map(|c| c.file.as_str())
+            .collect();
         edited.sort();
-        assert_eq!(edited, [
-            "/etc/apache2/conf-available/headers.conf",
-            "/etc/apache2/conf-enabled/local",
-            "/etc/apache2/extra/deep/x",
-            "/etc/apache2/sites-enabled/plain",
-            "/etc/apache2/snippets/proxy.inc",
-        ]);
-        let renames: Vec<&Op> = p.ops.iter().filter(|o| matches!(o, Op::Rename { .. })).collect();
+        assert_eq!(
+            edited,
+            [
+                "/etc/apache2/conf-available/headers.conf",
+                "/etc/apache2/conf-enabled/local",
+                "/etc/apache2/extra/deep/x",
+                "/etc/apache2/sites-enabled/plain",
+                "/etc/apache2/snippets/proxy.inc",
+            ]
+        );
+        let renames: Vec<&Op> = p
+            .ops
+            .iter()
+            .filter(|o| matches!(o, Op::Rename { .. }))
+            .collect();
         assert_eq!(renames.len(), 2, "{renames:?}");
         super::super::apply(root.path(), &p).unwrap();
         let plain = std::fs::read_to_string(apache.join("sites-enabled/plain.conf")).unwrap();

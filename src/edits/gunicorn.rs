@@ -80,7 +80,9 @@ fn positionals(args: &[&str]) -> Vec<usize> {
 /// stem, relative paths from the working folder); a dotted name is a module.
 fn named_settings(arg: &str, working_dir: Option<&str>) -> Option<String> {
     let is_ident = |p: &str| {
-        p.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        p.chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
             && p.chars().all(|c| c.is_alphanumeric() || c == '_')
     };
     if !arg.contains('/') && !arg.ends_with(".py") {
@@ -131,13 +133,15 @@ pub fn convert(name: &str, text: &str) -> Result<Edited, EditError> {
     let get = |key: &str| pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v);
 
     let env_node = get("environment");
-    let settings_node = env_node.filter(|n| n.kind() == "dictionary").and_then(|env| {
-        self::pairs(&file, env)
-            .into_iter()
-            .rev()
-            .find(|(k, _)| k == "DJANGO_SETTINGS_MODULE")
-            .map(|(_, v)| v)
-    });
+    let settings_node = env_node
+        .filter(|n| n.kind() == "dictionary")
+        .and_then(|env| {
+            self::pairs(&file, env)
+                .into_iter()
+                .rev()
+                .find(|(k, _)| k == "DJANGO_SETTINGS_MODULE")
+                .map(|(_, v)| v)
+        });
     let settings_module = env_node
         .and_then(|n| file.eval(n))
         .and_then(|v| v.get("DJANGO_SETTINGS_MODULE").cloned());
@@ -155,9 +159,9 @@ pub fn convert(name: &str, text: &str) -> Result<Edited, EditError> {
             _ => None,
         })
         .collect();
-    let positional: Option<Vec<usize>> = words.as_ref().map(|w| {
-        positionals(&w.iter().map(String::as_str).collect::<Vec<_>>())
-    });
+    let positional: Option<Vec<usize>> = words
+        .as_ref()
+        .map(|w| positionals(&w.iter().map(String::as_str).collect::<Vec<_>>()));
 
     // In django mode a positional argument named the settings, overriding
     // the environment; it decides whose config this is.
@@ -278,7 +282,9 @@ pub fn convert(name: &str, text: &str) -> Result<Edited, EditError> {
                     .and_then(Value::as_str)
                     .unwrap_or(DEFAULT_SETTINGS);
                 if module != now {
-                    let Some(node) = settings_node.filter(|n| string_quote(*n, &file.text).is_some()) else {
+                    let Some(node) =
+                        settings_node.filter(|n| string_quote(*n, &file.text).is_some())
+                    else {
                         out.note(
                             Some(file.line(elems[*idx])),
                             RULE,
@@ -489,7 +495,9 @@ fn validate(
     if let Some(module) = expected_settings {
         let env = get("environment");
         if env.as_ref().and_then(|e| e.get("DJANGO_SETTINGS_MODULE")) != Some(&Value::Str(module)) {
-            return Err(bad("DJANGO_SETTINGS_MODULE is not the settings the args named"));
+            return Err(bad(
+                "DJANGO_SETTINGS_MODULE is not the settings the args named",
+            ));
         }
     }
     Ok(())
@@ -565,7 +573,10 @@ mod tests {
         assert_eq!(out.new, src);
         let (_, _, message, id) = &out.notes[0];
         assert_eq!(*id, Some(NOTE_OTHER_DJANGO_APP));
-        assert!(message.contains("mysite.settings") && message.contains("stops"), "{message}");
+        assert!(
+            message.contains("mysite.settings") && message.contains("stops"),
+            "{message}"
+        );
         // In wsgi mode it keeps running: a plain note.
         let src = src.replace("'django'", "'wsgi'");
         assert_eq!(convert("g", &src).unwrap().notes[0].3, None);
@@ -578,10 +589,19 @@ mod tests {
         assert_eq!(p(&["--bind", "x", "-w", "4", "-w4", "s.py"]), vec![5]);
         assert_eq!(p(&["--daemon", "s", "--preload", "-D", "t"]), vec![1, 4]);
         assert_eq!(p(&["--", "-x"]), vec![1]);
-        assert_eq!(named_settings("/usr/lib/python2.7/dist-packages/synnefo/settings.py", None).as_deref(), Some("synnefo.settings"));
-        assert_eq!(named_settings("settings.py", Some("/etc/synnefo")).as_deref(), Some("synnefo.settings"));
+        assert_eq!(
+            named_settings("/usr/lib/python2.7/dist-packages/synnefo/settings.py", None).as_deref(),
+            Some("synnefo.settings")
+        );
+        assert_eq!(
+            named_settings("settings.py", Some("/etc/synnefo")).as_deref(),
+            Some("synnefo.settings")
+        );
         assert_eq!(named_settings("settings.py", None), None);
-        assert_eq!(named_settings("synnefo.local_settings", None).as_deref(), Some("synnefo.local_settings"));
+        assert_eq!(
+            named_settings("synnefo.local_settings", None).as_deref(),
+            Some("synnefo.local_settings")
+        );
     }
 
     /// gunicorn 19 takes exactly one positional argument in wsgi mode: the

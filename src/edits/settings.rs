@@ -737,7 +737,13 @@ mod tests {
     #[test]
     fn timeouts_keep_their_meaning_per_backend() {
         let t = |uri: &str| parse_legacy_uri(uri).unwrap().timeout_019();
-        for scheme in ["memcached://h:11211", "locmem://", "file:///c", "db://t", "dummy://"] {
+        for scheme in [
+            "memcached://h:11211",
+            "locmem://",
+            "file:///c",
+            "db://t",
+            "dummy://",
+        ] {
             // Absent: Django's 300 s in both versions, so nothing is written.
             assert_eq!(t(&format!("{scheme}/")), None, "{scheme}");
             assert_eq!(t(&format!("{scheme}/?timeout=60")), Some(Value::Int(60)));
@@ -764,11 +770,24 @@ mod tests {
             "CACHE_BACKEND = 'memcached://127.0.0.1:11211/?timeout=0'\n",
         )]);
         let new = &out[0].new;
-        assert!(new.contains("\"KEY_PREFIX\": \"vmpassword\",\n    \"TIMEOUT\": None,"), "{new}");
-        assert!(new.contains("\"KEY_PREFIX\": \"vmapi\",\n    \"TIMEOUT\": None,"), "{new}");
+        assert!(
+            new.contains("\"KEY_PREFIX\": \"vmpassword\",\n    \"TIMEOUT\": None,"),
+            "{new}"
+        );
+        assert!(
+            new.contains("\"KEY_PREFIX\": \"vmapi\",\n    \"TIMEOUT\": None,"),
+            "{new}"
+        );
         assert!(!new.contains("\"TIMEOUT\": 0"), "{new}");
-        let out = conv(&[("cyclades.conf", "CACHE_BACKEND = 'locmem://?timeout=later'\n")]);
-        assert!(out[0].notes.iter().any(|n| n.2.contains("not an integer")), "{:?}", out[0].notes);
+        let out = conv(&[(
+            "cyclades.conf",
+            "CACHE_BACKEND = 'locmem://?timeout=later'\n",
+        )]);
+        assert!(
+            out[0].notes.iter().any(|n| n.2.contains("not an integer")),
+            "{:?}",
+            out[0].notes
+        );
     }
 
     #[test]
