@@ -23,6 +23,8 @@ pub mod convert;
 pub mod gunicorn;
 #[path = "edits/python.rs"]
 pub mod python;
+#[path = "edits/redact.rs"]
+pub mod redact;
 #[path = "edits/settings.rs"]
 pub mod settings;
 
@@ -281,12 +283,16 @@ impl Proposal {
     }
 
     /// A unified diff of every operation, in order (renames as git does).
+    /// Secret values in it are `<redacted>` (`redact`): diffs are shown.
     pub fn diff(&self) -> String {
         let mut out = String::new();
         for op in &self.ops {
             match op {
                 Op::Write { path, old, new } => {
                     let shown = shown(path);
+                    let python =
+                        path.starts_with("etc/synnefo") || path.starts_with("etc/gunicorn.d");
+                    let (old, new) = (redact::redact(old, python), redact::redact(new, python));
                     let diff = similar::TextDiff::from_lines(old.as_str(), new.as_str());
                     let text = diff
                         .unified_diff()

@@ -358,6 +358,72 @@ fn a_failure_part_way_restores_what_was_replaced() {
         .is_file()));
 }
 
+/// Secret values near a change (in a hunk's context or in the change
+/// itself) never reach the diff or the JSON.
+#[test]
+fn diffs_and_json_never_show_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    snf_deploy_root(root);
+    // snf-deploy's placeholders, filled in as on a real site.
+    let secrets = [
+        ("%CYCLADES_SERVICE_TOKEN%", "0a1b2c-service-token"),
+        ("%SYNNEFO_RABBITMQ_PASSWD%", "rabbit-pw-77"),
+        ("%STATS_SECRET%", "stats-secret-99"),
+        ("%CYCLADES_SECRET%", "cyclades-secret-42"),
+    ];
+    let cyclades = root.join("etc/synnefo/cyclades.conf");
+    let mut t = read(&cyclades);
+    for (k, v) in secrets {
+        t = t.replace(k, v);
+    }
+    std::fs::write(&cyclades, t).unwrap();
+    // A local file where the change sits among DATABASES and SECRET_KEY.
+    put(
+        root,
+        "etc/synnefo/99-local.conf",
+        "DATABASES = {\n    'default': {\n        'ENGINE': 'django.db.backends.postgresql_psycopg2',\n        'PASSWORD': 'db-pw-1234',\n    }\n}\nVMAPI_CACHE_BACKEND = 'memcached://127.0.0.1:11211/'\nSECRET_KEY = 'django-secret-5678'\nASTAKOS_AUTH_TOKEN = \"astakos-token-1\"\n",
+    );
+    put(
+        root,
+        "etc/apt/sources.list.d/private.list",
+        "deb https://apt-user:apt-pw-31@apt.example.org/debian wheezy main\n",
+    );
+    let diff = convert(root, &[]);
+    let json = convert(root, &["--json"]);
+    let shown = format!(
+        "{}{}{}",
+        text(&diff.stdout),
+        text(&diff.stderr),
+        text(&json.stdout)
+    );
+    assert!(
+        text(&diff.stdout).contains("-VMAPI_CACHE_BACKEND"),
+        "{shown}"
+    );
+    for secret in [
+        "0a1b2c-service-token",
+        "rabbit-pw-77",
+        "db-pw-1234",
+        "django-secret-5678",
+        "astakos-token-1",
+        "apt-pw-31",
+        "apt-user",
+    ] {
+        assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
+    }
+    for redacted in [
+        "CYCLADES_SERVICE_TOKEN = '<redacted>'",
+        "'PASSWORD': '<redacted>'",
+        "SECRET_KEY = '<redacted>'",
+        "https://<redacted>@apt.example.org/debian",
+    ] {
+        assert!(shown.contains(redacted), "{redacted} missing:\n{shown}");
+    }
+    // The files themselves keep their secrets.
+    assert!(read(&root.join("etc/synnefo/99-local.conf")).contains("db-pw-1234"));
+}
+
 #[test]
 fn json_lists_each_change_with_its_rule() {
     let tmp = tempfile::tempdir().unwrap();

@@ -80,7 +80,9 @@ impl PyFile {
                 name,
                 &text,
                 offset,
-                format!("nested more than {MAX_DEPTH} levels deep; settings are never nested so deeply"),
+                format!(
+                    "nested more than {MAX_DEPTH} levels deep; settings are never nested so deeply"
+                ),
             ));
         }
         Ok(PyFile {
