@@ -5,6 +5,7 @@
 //! apply → journal → report. Each module owns one of those jobs (see
 //! `DESIGN.md`'s table); `cli` only wires them to the command line.
 
+pub mod actions;
 pub mod apt_sources;
 pub mod checks;
 pub mod cli;
