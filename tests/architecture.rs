@@ -9,7 +9,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("inventory", &["text", "fsutil"]),
     ("remote", &["inventory"]),
     ("ganeti", &["text", "fsutil"]),
-    ("facts", &["remote", "inventory", "text", "fsutil", "apt_sources"]),
+    (
+        "facts",
+        &["remote", "inventory", "text", "fsutil", "apt_sources"],
+    ),
     ("planner", &["ganeti"]),
     ("edits", &["text", "fsutil", "apt_sources"]),
     (

@@ -450,11 +450,7 @@ fn normal(path: &Path) -> Option<PathBuf> {
     for c in path.components() {
         match c {
             std::path::Component::Normal(p) => out.push(p),
-            std::path::Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
+            std::path::Component::ParentDir if !out.pop() => return None,
             _ => {}
         }
     }
@@ -703,7 +699,7 @@ mod tests {
             ("sites-enabled/plain.conf.bak", old.to_string()),
             (
                 "sites-enabled/other.conf",
-                format!("<VirtualHost *:80>\n  Include snippets/*.inc\n</VirtualHost>\n"),
+                "<VirtualHost *:80>\n  Include snippets/*.inc\n</VirtualHost>\n".to_string(),
             ),
             ("snippets/proxy.inc", old.to_string()),
             ("snippets/unused.txt", old.to_string()),
