@@ -308,15 +308,12 @@ pub fn plan(root: &Path) -> Result<Proposal, Vec<EditError>> {
         }
         let to = format!("{name}.conf");
         if avail.iter().any(|(n, _)| *n == to) {
-            proposal.notes.push(Note {
-                file: shown(&rel),
-                line: None,
-                rule: RULE_RENAME,
-                id: None,
-                message: format!(
+            proposal.notes.push(rename_note(
+                &rel,
+                format!(
                     "both {name} and {to} exist; Apache 2.4 loads only {to}: merge them by hand"
                 ),
-            });
+            ));
             continue;
         }
         proposal.ops.push(Op::Rename {
@@ -339,13 +336,7 @@ pub fn plan(root: &Path) -> Result<Proposal, Vec<EditError>> {
             let rel = dir.join(name);
             let to = format!("{name}.conf");
             if entries.iter().any(|(n, _)| *n == to) {
-                proposal.notes.push(Note {
-                    file: shown(&rel),
-                    line: None,
-                    rule: RULE_RENAME,
-                    id: None,
-                    message: format!("a file without .conf, which Apache 2.4 does not load, and {to} exists too: merge them by hand"),
-                });
+                proposal.notes.push(rename_note(&rel, format!("a file without .conf, which Apache 2.4 does not load, and {to} exists too: merge them by hand")));
                 continue;
             }
             proposal.ops.push(Op::Rename {
@@ -383,26 +374,20 @@ pub fn plan(root: &Path) -> Result<Proposal, Vec<EditError>> {
             continue;
         }
         if !in_avail || !(renamed.contains(&site) || site.ends_with(".conf")) {
-            proposal.notes.push(Note {
-                file: shown(&rel),
-                line: None,
-                rule: RULE_RENAME,
-                id: None,
-                message: format!(
+            proposal.notes.push(rename_note(
+                &rel,
+                format!(
                     "links to {} and is not loaded by Apache 2.4; enable it by hand",
                     target.display()
                 ),
-            });
+            ));
             continue;
         }
         if new_name != *name && enabled.iter().any(|(n, _)| *n == new_name) {
-            proposal.notes.push(Note {
-                file: shown(&rel),
-                line: None,
-                rule: RULE_RENAME,
-                id: None,
-                message: format!("{new_name} exists as well; remove the old link by hand"),
-            });
+            proposal.notes.push(rename_note(
+                &rel,
+                format!("{new_name} exists as well; remove the old link by hand"),
+            ));
             continue;
         }
         let new_target = target.with_file_name(&new_site);
@@ -425,6 +410,17 @@ pub fn plan(root: &Path) -> Result<Proposal, Vec<EditError>> {
         Ok(proposal)
     } else {
         Err(errors)
+    }
+}
+
+/// A note of the rename rule on `rel`.
+fn rename_note(rel: &Path, message: impl Into<String>) -> Note {
+    Note {
+        file: shown(rel),
+        line: None,
+        rule: RULE_RENAME,
+        id: None,
+        message: message.into(),
     }
 }
 
