@@ -316,15 +316,7 @@ pub fn plan(root: &Path) -> Result<Proposal, Vec<EditError>> {
             ));
             continue;
         }
-        proposal.ops.push(Op::Rename {
-            from: rel.clone(),
-            to: avail_rel.join(&to),
-        });
-        proposal.changes.push(Change {
-            file: shown(&rel),
-            rule: RULE_RENAME,
-            summary: format!("renamed to {to} (Apache 2.4 loads only *.conf)"),
-        });
+        rename_to_conf(&mut proposal, &avail_rel, name);
         renamed.push(name.clone());
     }
     // Plain files in the -enabled folders: Apache 2.4 loads only *.conf there.
@@ -339,15 +331,7 @@ pub fn plan(root: &Path) -> Result<Proposal, Vec<EditError>> {
                 proposal.notes.push(rename_note(&rel, format!("a file without .conf, which Apache 2.4 does not load, and {to} exists too: merge them by hand")));
                 continue;
             }
-            proposal.ops.push(Op::Rename {
-                from: rel.clone(),
-                to: dir.join(&to),
-            });
-            proposal.changes.push(Change {
-                file: shown(&rel),
-                rule: RULE_RENAME,
-                summary: format!("renamed to {to} (Apache 2.4 loads only *.conf here)"),
-            });
+            rename_to_conf(&mut proposal, dir, name);
         }
     }
     for (name, kind) in &enabled {
@@ -411,6 +395,20 @@ pub fn plan(root: &Path) -> Result<Proposal, Vec<EditError>> {
     } else {
         Err(errors)
     }
+}
+
+/// Renames `dir/name` to `dir/name.conf`: Apache 2.4 loads only `*.conf`.
+fn rename_to_conf(proposal: &mut Proposal, dir: &Path, name: &str) {
+    let to = format!("{name}.conf");
+    proposal.ops.push(Op::Rename {
+        from: dir.join(name),
+        to: dir.join(&to),
+    });
+    proposal.changes.push(Change {
+        file: shown(&dir.join(name)),
+        rule: RULE_RENAME,
+        summary: format!("renamed to {to} (Apache 2.4 loads only *.conf)"),
+    });
 }
 
 /// A note of the rename rule on `rel`.
