@@ -15,6 +15,7 @@ pub mod facts;
 pub mod fsutil;
 pub mod ganeti;
 pub mod inventory;
+pub mod journal;
 pub mod planner;
 pub mod remote;
 pub mod report;

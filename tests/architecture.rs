@@ -15,6 +15,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("planner", &["ganeti"]),
     ("edits", &["text", "fsutil", "apt_sources"]),
+    ("journal", &["actions", "text", "fsutil"]),
     (
         "actions",
         &["ganeti", "remote", "edits", "inventory", "text", "fsutil"],

@@ -276,6 +276,7 @@ pub async fn observe(action: &Action, rapi: &RapiClient) -> Result<Observed, Act
                 Observed::NotDone { evidence: ev }
             }
         }
+        _ => unreachable!("not a RAPI action: {action:?}"),
     })
 }
 
@@ -338,6 +339,7 @@ pub async fn verify(action: &Action, rapi: &RapiClient) -> Result<Verified, Acti
                 ]),
             )
         }
+        _ => unreachable!("not a RAPI action: {action:?}"),
     };
     Ok(Verified { ok, evidence: ev })
 }
@@ -360,6 +362,7 @@ fn target_of(action: &Action) -> &str {
         Action::MigrateInstance { instance, .. }
         | Action::ShutdownInstance { instance }
         | Action::StartupInstance { instance } => instance,
+        _ => "",
     }
 }
 
@@ -395,6 +398,7 @@ fn concerns(job: &Job, action: &Action) -> bool {
                 Action::ShutdownInstance { .. } | Action::StartupInstance { .. } => {
                     op == "OP_INSTANCE_SHUTDOWN" || op == "OP_INSTANCE_STARTUP"
                 }
+                _ => false,
             }
     })
 }
@@ -595,6 +599,7 @@ async fn act(
             )
             .await
         }
+        _ => unreachable!("not a RAPI action: {action:?}"),
     }
 }
 
@@ -629,6 +634,17 @@ mod tests {
         j["status"] = "running".into();
         j["opstatus"] = serde_json::json!(["running"]);
         j
+    }
+
+    static NO_HOSTS: std::sync::LazyLock<
+        std::collections::BTreeMap<String, crate::remote::Remote>,
+    > = std::sync::LazyLock::new(Default::default);
+
+    fn world(c: &RapiClient) -> World<'_> {
+        World {
+            rapi: c,
+            hosts: &NO_HOSTS,
+        }
     }
 
     fn client(r: Recorded) -> (RapiClient, Arc<Recorded>) {
@@ -678,7 +694,7 @@ mod tests {
                 .answer(Method::Get, "/2/jobs/44", fixture("lab/job-44.json")),
         );
         let store = MemoryStore::default();
-        let out = crate::actions::run("s", &migrate(), &World { rapi: &c }, &store)
+        let out = crate::actions::run("s", &migrate(), &world(&c), &store)
             .await
             .unwrap();
         assert_eq!(out.reattached, vec![44]);
@@ -711,7 +727,7 @@ mod tests {
                 .answer(Method::Get, "/2/jobs/44", fixture("lab/job-44.json")),
         );
         let store = MemoryStore::default();
-        let out = crate::actions::run("s", &migrate(), &World { rapi: &c }, &store)
+        let out = crate::actions::run("s", &migrate(), &world(&c), &store)
             .await
             .unwrap();
         assert_eq!(out.submitted, vec![44]);
@@ -735,14 +751,9 @@ mod tests {
             "/2/instances/inst5.lab.test",
             inst5("node3.lab.test", "running"),
         ));
-        let out = crate::actions::run(
-            "s",
-            &migrate(),
-            &World { rapi: &c },
-            &MemoryStore::default(),
-        )
-        .await
-        .unwrap();
+        let out = crate::actions::run("s", &migrate(), &world(&c), &MemoryStore::default())
+            .await
+            .unwrap();
         assert!(out.already_done);
         assert_eq!(sent(&r, Method::Put, MIGRATE), 0);
 
@@ -751,14 +762,9 @@ mod tests {
             "/2/instances/inst5.lab.test",
             inst5("node1.lab.test", "running"),
         ));
-        let e = crate::actions::run(
-            "s",
-            &migrate(),
-            &World { rapi: &c },
-            &MemoryStore::default(),
-        )
-        .await
-        .unwrap_err();
+        let e = crate::actions::run("s", &migrate(), &world(&c), &MemoryStore::default())
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("stale"), "{e}");
     }
 
@@ -780,7 +786,7 @@ mod tests {
         let a = Action::Undrain {
             node: "node2.lab.test".into(),
         };
-        let out = crate::actions::run("u", &a, &World { rapi: &c }, &MemoryStore::default())
+        let out = crate::actions::run("u", &a, &world(&c), &MemoryStore::default())
             .await
             .unwrap();
         assert!(out.already_done);
