@@ -232,6 +232,24 @@ pub fn is_retryable(kind: FailureKind) -> bool {
 /// What was seen, as name → value (versions, roles, job ids, placements).
 pub type Evidence = BTreeMap<String, Value>;
 
+/// Evidence from name → value pairs.
+pub(crate) fn ev(pairs: &[(&str, Value)]) -> Evidence {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// Wraps an SSH failure with the action it stopped.
+pub(crate) fn remote_err(
+    action: &Action,
+) -> impl Fn(crate::remote::RemoteError) -> ActionError + '_ {
+    move |e| ActionError::Remote {
+        action: action.describe(),
+        source: e,
+    }
+}
+
 /// The state of the world for one action.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{Action, ActionError, Evidence, IntentStore, Observed, World};
+use super::{ev, remote_err, Action, ActionError, Evidence, IntentStore, Observed, World};
 use crate::remote::{sh_quote, Remote, RunOptions};
 
 /// Where host-side jobs keep their pid, log and exit status.
@@ -28,20 +28,6 @@ const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 pub const MIN_FREE_KIB: u64 = 1024 * 1024;
 const PROBE: Duration = Duration::from_secs(30);
 const DPKG_OPTS: &str = "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold";
-
-fn remote_err(action: &Action) -> impl Fn(crate::remote::RemoteError) -> ActionError + '_ {
-    move |e| ActionError::Remote {
-        action: action.describe(),
-        source: e,
-    }
-}
-
-fn ev(pairs: &[(&str, serde_json::Value)]) -> Evidence {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
 
 /// A step name usable as a folder name on the host.
 fn slug(step: &str) -> String {

@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{
-    is_retryable, Action, ActionError, Evidence, Intent, IntentStore, Observed, Outcome, Verified,
-    World,
+    ev, is_retryable, Action, ActionError, Evidence, Intent, IntentStore, Observed, Outcome,
+    Verified, World,
 };
 use crate::ganeti::{InstanceInfo, Job, JobId, NodeRole, RapiClient, RapiError, WaitOptions};
 
@@ -164,13 +164,6 @@ async fn node_state(
     Ok((role, from))
 }
 
-fn evidence(pairs: &[(&str, serde_json::Value)]) -> Evidence {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
-
 /// Whether an instance counts as running for placement and availability.
 fn running(i: &InstanceInfo) -> bool {
     matches!(
@@ -185,7 +178,7 @@ pub async fn observe(action: &Action, rapi: &RapiClient) -> Result<Observed, Act
     Ok(match action {
         Action::Drain { node } => {
             let (role, tagged) = node_state(rapi, node).await.map_err(&err)?;
-            let ev = evidence(&[
+            let ev = ev(&[
                 ("role", json!(role.as_str())),
                 ("drain_tag", json!(tagged.map(NodeRole::as_str))),
             ]);
@@ -206,7 +199,7 @@ pub async fn observe(action: &Action, rapi: &RapiClient) -> Result<Observed, Act
         }
         Action::Undrain { node } => {
             let (role, tagged) = node_state(rapi, node).await.map_err(&err)?;
-            let mut ev = evidence(&[
+            let mut ev = ev(&[
                 ("role", json!(role.as_str())),
                 ("drain_tag", json!(tagged.map(NodeRole::as_str))),
             ]);
@@ -228,7 +221,7 @@ pub async fn observe(action: &Action, rapi: &RapiClient) -> Result<Observed, Act
         }
         Action::MigrateInstance { instance, from, to } => {
             let i = rapi.instance(instance).await.map_err(&err)?;
-            let ev = evidence(&[
+            let ev = ev(&[
                 ("pnode", json!(i.pnode)),
                 ("status", json!(i.status)),
                 ("disk_template", json!(i.disk_template)),
@@ -249,7 +242,7 @@ pub async fn observe(action: &Action, rapi: &RapiClient) -> Result<Observed, Act
         }
         Action::EvacuateNode { node } => {
             let left = running_primaries(rapi, node).await.map_err(&err)?;
-            let ev = evidence(&[("running_primaries", json!(left))]);
+            let ev = ev(&[("running_primaries", json!(left))]);
             if left.is_empty() {
                 Observed::Done { evidence: ev }
             } else {
@@ -258,7 +251,7 @@ pub async fn observe(action: &Action, rapi: &RapiClient) -> Result<Observed, Act
         }
         Action::ShutdownInstance { instance } | Action::StartupInstance { instance } => {
             let i = rapi.instance(instance).await.map_err(&err)?;
-            let ev = evidence(&[
+            let ev = ev(&[
                 ("status", json!(i.status)),
                 ("admin_state", json!(i.admin_state)),
                 ("pnode", json!(i.pnode)),
@@ -288,7 +281,7 @@ pub async fn verify(action: &Action, rapi: &RapiClient) -> Result<Verified, Acti
             let (role, tagged) = node_state(rapi, node).await.map_err(&err)?;
             (
                 role == NodeRole::Drained,
-                evidence(&[
+                ev(&[
                     ("role", json!(role.as_str())),
                     ("drain_tag", json!(tagged.map(NodeRole::as_str))),
                 ]),
@@ -299,7 +292,7 @@ pub async fn verify(action: &Action, rapi: &RapiClient) -> Result<Verified, Acti
             // Done when our tag is gone: the role is then ours no more.
             (
                 tagged.is_none(),
-                evidence(&[
+                ev(&[
                     ("role", json!(role.as_str())),
                     ("drain_tag", json!(tagged.map(NodeRole::as_str))),
                 ]),
@@ -318,22 +311,19 @@ pub async fn verify(action: &Action, rapi: &RapiClient) -> Result<Verified, Acti
             }
             (
                 i.pnode == *to && running(&i),
-                evidence(&[("pnode", json!(i.pnode)), ("status", json!(i.status))]),
+                ev(&[("pnode", json!(i.pnode)), ("status", json!(i.status))]),
             )
         }
         Action::EvacuateNode { node } => {
             let left = running_primaries(rapi, node).await.map_err(&err)?;
-            (
-                left.is_empty(),
-                evidence(&[("running_primaries", json!(left))]),
-            )
+            (left.is_empty(), ev(&[("running_primaries", json!(left))]))
         }
         Action::ShutdownInstance { instance } | Action::StartupInstance { instance } => {
             let done = matches!(observe(action, rapi).await?, Observed::Done { .. });
             let i = rapi.instance(instance).await.map_err(&err)?;
             (
                 done,
-                evidence(&[
+                ev(&[
                     ("status", json!(i.status)),
                     ("admin_state", json!(i.admin_state)),
                 ]),

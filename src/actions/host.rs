@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-use super::{Action, ActionError, Evidence, IntentStore, Observed, Outcome, World};
+use super::{ev, remote_err, Action, ActionError, Evidence, IntentStore, Observed, Outcome, World};
 use crate::remote::{sh_quote, Remote, RunOptions};
 
 /// How long one probe of a host may take.
@@ -28,20 +28,6 @@ fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
-}
-
-fn ev(pairs: &[(&str, serde_json::Value)]) -> Evidence {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
-
-fn remote_err(action: &Action) -> impl Fn(crate::remote::RemoteError) -> ActionError + '_ {
-    move |e| ActionError::Remote {
-        action: action.describe(),
-        source: e,
-    }
 }
 
 /// `/proc/PID/comm` holds at most 15 characters of a process name.

@@ -15,16 +15,38 @@ use snf_upgrade::inventory::Inventory;
 
 use crate::lab_out;
 
-fn config(out: &Path) -> RapiConfig {
-    let inv = Inventory::load(&out.join("site.toml")).expect("the lab's inventory is valid");
-    snf_upgrade::cli::rapi_config(&inv.clusters[0]).expect("RAPI config")
-}
+use crate::lab_rapi_config as config;
 
 const WAIT: WaitOptions = WaitOptions {
     first_interval: Duration::from_millis(200),
     max_interval: Duration::from_secs(2),
     timeout: Duration::from_secs(300),
 };
+
+/// Waits (up to `secs`) until the intents in `state` satisfy `recorded`;
+/// false when the child ended first or time ran out.
+fn wait_for_intent(
+    state: &Path,
+    secs: u64,
+    child: &mut std::process::Child,
+    recorded: impl Fn(&Value) -> bool,
+) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        let seen = std::fs::read_to_string(state)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .is_some_and(|v| recorded(&v));
+        if seen {
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
 
 fn action_cmd(out: &Path, state: &Path, step: &str, action: &Value) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_snf-upgrade"));
@@ -186,22 +208,11 @@ async fn a_migration_killed_mid_act_converges_without_a_second_migration() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut killed = false;
-    while Instant::now() < deadline {
-        let recorded = std::fs::read_to_string(&state)
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .is_some_and(|v| v["m"]["jobs"].as_array().is_some_and(|j| !j.is_empty()));
-        if recorded {
-            let _ = child.kill(); // SIGKILL
-            killed = true;
-            break;
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    let killed = wait_for_intent(&state, 60, &mut child, |v| {
+        v["m"]["jobs"].as_array().is_some_and(|j| !j.is_empty())
+    });
+    if killed {
+        let _ = child.kill(); // SIGKILL
     }
     let _ = child.wait();
     assert!(
@@ -480,17 +491,12 @@ fn reboots_are_judged_by_the_boot_id() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let asked = std::fs::read_to_string(&state)
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .is_some_and(|v| v["r2"]["before"]["requested_at"].is_string());
-        if asked {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        wait_for_intent(&state, 60, &mut child, |v| v["r2"]["before"]
+            ["requested_at"]
+            .is_string()),
+        "the reboot was never asked for"
+    );
     std::thread::sleep(Duration::from_millis(1500));
     let _ = child.kill();
     let _ = child.wait();
@@ -505,24 +511,19 @@ fn reboots_are_judged_by_the_boot_id() {
 
     // Powered off during the wait: fails within the budget, named.
     let short = serde_json::json!({"kind": "reboot", "host": fqdn, "budget_s": 30});
-    let child = action_cmd(&out, &state, "r3", &short)
+    let mut child = action_cmd(&out, &state, "r3", &short)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     // Power it off as soon as the reboot was asked for (the host reboots a
     // second after the request): it never comes back by itself.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let asked = std::fs::read_to_string(&state)
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .is_some_and(|v| v["r3"]["before"]["requested_at"].is_string());
-        if asked {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(
+        wait_for_intent(&state, 30, &mut child, |v| v["r3"]["before"]
+            ["requested_at"]
+            .is_string()),
+        "the reboot was never asked for"
+    );
     lab(&["poweroff", host]);
     assert_eq!(boot_id_or_down(host), None, "powered off");
     let started = Instant::now();
