@@ -380,6 +380,12 @@ fn a_dist_upgrade_killed_mid_dpkg_is_reattached_to_and_finishes() {
     );
     let d = tempfile::tempdir().unwrap();
     let state = d.path().join("u.json");
+    // As the guide says: archipelago stopped first (its package refuses to
+    // upgrade while it runs).
+    let archipelago = serde_json::json!({"kind": "stop-service", "host": fqdn,
+        "service": "archipelago", "processes": ["archipelago-peers"]});
+    let (code, doc) = action(&out, &state, "stop-archipelago", &archipelago);
+    assert_eq!(code, Some(0), "{doc}");
     let (code, doc) = action(
         &out,
         &state,
@@ -441,6 +447,16 @@ fn a_dist_upgrade_killed_mid_dpkg_is_reattached_to_and_finishes() {
         "gone"
     );
     assert_eq!(crate::lab_exec(node, "dpkg --audit").trim(), "");
+    // The upgrade started nothing (policy-rc.d): archipelago is still
+    // stopped until its own step starts it.
+    assert_eq!(
+        crate::lab_exec(node, "grep -l -x archipelago-pee /proc/[0-9]*/comm | wc -l").trim(),
+        "0"
+    );
+    let start = serde_json::json!({"kind": "start-service", "host": fqdn,
+        "service": "archipelago", "processes": ["archipelago-peers"]});
+    let (code, doc) = action(&out, &state, "start-archipelago", &start);
+    assert_eq!(code, Some(0), "{doc}");
     // One upgrade ran on the host: its log was written once.
     let runs = crate::lab_exec(
         node,
