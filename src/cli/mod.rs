@@ -41,7 +41,7 @@ const EXIT_STATUS: &str = "Exit status:
 #[derive(Debug, Parser)]
 #[command(
     name = "snf-upgrade",
-    version,
+    version = env!("SNF_UPGRADE_VERSION"),
     propagate_version = true,
     after_long_help = EXIT_STATUS
 )]
