@@ -91,14 +91,37 @@ impl Credentials {
         }
     }
 
-    /// Reads `user:password` from a file.
+    /// Reads `user:password` from a file, which only its owner may read (as
+    /// ssh refuses a private key others can read).
     pub fn from_file(path: &Path) -> Result<Self, RapiError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| RapiError::Credentials {
+        let credentials_error = |reason| RapiError::Credentials {
             origin: origin.clone(),
-            reason: format!("cannot read: {e}"),
-        })?;
+            reason,
+        };
+        Self::check_private(path).map_err(credentials_error)?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| credentials_error(format!("cannot read: {e}")))?;
         Self::parse(&text, &origin)
+    }
+
+    /// Refuses a credentials file that group or others may read or write;
+    /// the reason names its mode and the fix.
+    pub fn check_private(path: &Path) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| format!("cannot read: {e}"))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "mode {mode:04o} lets group or others read it; \
+                 run `chmod 600 {}` (only its owner may read a password)",
+                path.display()
+            ));
+        }
+        Ok(())
     }
 
     /// Reads `user:password` from an environment variable.
@@ -1131,6 +1154,26 @@ pub(crate) mod tests {
             let err = Credentials::parse(bad, "file x").unwrap_err().to_string();
             assert!(err.contains("file x"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_credentials_file_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("rapi.credentials");
+        std::fs::write(&path, "lab:s3cret\n").unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o620] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = Credentials::from_file(&path).unwrap_err().to_string();
+            let shown = format!("mode {mode:04o}");
+            assert!(err.contains(&path.display().to_string()), "{err}");
+            assert!(err.contains(&shown) && err.contains("chmod 600"), "{err}");
+            assert!(!err.contains("s3cret"), "{err}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(Credentials::from_file(&path).unwrap().user(), "lab");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert_eq!(Credentials::from_file(&path).unwrap().user(), "lab");
     }
 
     #[test]

@@ -741,9 +741,12 @@ mod tests {
 
     /// Parses the output as an inventory (with the files it names made up).
     fn check(d: &tempfile::TempDir, toml: &str) -> Inventory {
+        use std::os::unix::fs::PermissionsExt;
         for f in ["rapi-ca.pem", "rapi.credentials", "id_rsa"] {
             std::fs::write(d.path().join(f), "").unwrap();
         }
+        let creds = d.path().join("rapi.credentials");
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
         let toml = toml.replace(
             "/keys/id_rsa",
             &d.path().join("id_rsa").display().to_string(),
