@@ -228,8 +228,7 @@ pub fn parse(text: &str, file: &str) -> Result<Snapshot, ModelError> {
                     ),
                 ));
             }
-            let vcpu_ratio =
-                number(&f, 4, "vcpu_ratio").map_err(|m| field_err(n, &f, 4, m))?;
+            let vcpu_ratio = number(&f, 4, "vcpu_ratio").map_err(|m| field_err(n, &f, 4, m))?;
             policies.push(Policy {
                 owner: f[0].to_string(),
                 vcpu_ratio,
@@ -370,7 +369,11 @@ fn number(f: &[&str], i: usize, what: &str) -> Result<f64, String> {
         Some(e) => (&t[..e], Some(&t[e + 1..])),
         None => (t, None),
     };
-    let (int, frac) = match mantissa.strip_prefix('-').unwrap_or(mantissa).split_once('.') {
+    let (int, frac) = match mantissa
+        .strip_prefix('-')
+        .unwrap_or(mantissa)
+        .split_once('.')
+    {
         Some((a, b)) => (a, Some(b)),
         None => (mantissa.strip_prefix('-').unwrap_or(mantissa), None),
     };
@@ -491,16 +494,24 @@ mod tests {
     #[test]
     fn infinite_and_nan_numbers_are_refused_with_line_and_column() {
         // Rust's float parser takes each of these; htools does not.
-        for bad in ["inf", "nan", "NaN", "infinity", "-inf", "1e999", ".5", "4.", "+4"] {
+        for bad in [
+            "inf", "nan", "NaN", "infinity", "-inf", "1e999", ".5", "4.", "+4",
+        ] {
             let text = format!("g|u|preferred|\n\nn1|100|0|100|10|10|{bad}|N|u|1\n\n\n");
             let err = parse(&text, "n.data").unwrap_err().to_string();
             // Field 7 starts after "n1|100|0|100|10|10|": column 20.
-            assert!(err.starts_with("n.data:3:20: field 7 (cpus)"), "{bad}: {err}");
+            assert!(
+                err.starts_with("n.data:3:20: field 7 (cpus)"),
+                "{bad}: {err}"
+            );
             let policy = format!(
                 "g|u|preferred|\n\nn1|100|0|100|10|10|4|N|u|1\n\n\n\n|std|min;max|plain|{bad}|32.0\n"
             );
             let err = parse(&policy, "p.data").unwrap_err().to_string();
-            assert!(err.starts_with("p.data:7:20: field 5 (vcpu_ratio)"), "{bad}: {err}");
+            assert!(
+                err.starts_with("p.data:7:20: field 5 (vcpu_ratio)"),
+                "{bad}: {err}"
+            );
         }
         for good in ["4", "4.0", "-1", "1e3", "2.5E-1"] {
             let text = format!("g|u|preferred|\n\nn1|100|0|100|10|10|{good}|N|u|1\n\n\n");

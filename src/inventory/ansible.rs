@@ -287,8 +287,17 @@ enum RangeError {
 
 /// One `[a:b]` or `[a:b:step]` of a host pattern.
 enum Range {
-    Numbers { first: u64, last: u64, step: u64, width: usize },
-    Letters { first: u8, last: u8, step: u8 },
+    Numbers {
+        first: u64,
+        last: u64,
+        step: u64,
+        width: usize,
+    },
+    Letters {
+        first: u8,
+        last: u8,
+        step: u8,
+    },
 }
 
 impl Range {
@@ -328,7 +337,9 @@ impl Range {
     /// How many items it yields, computed without yielding them.
     fn len(&self) -> u64 {
         match *self {
-            Range::Numbers { first, last, step, .. } if first <= last => (last - first) / step + 1,
+            Range::Numbers {
+                first, last, step, ..
+            } if first <= last => (last - first) / step + 1,
             Range::Letters { first, last, step } if first <= last => {
                 u64::from((last - first) / step) + 1
             }
@@ -389,7 +400,11 @@ fn expand_range(pattern: &str) -> Result<Vec<String>, RangeError> {
         let items = range.items();
         out = out
             .iter()
-            .flat_map(|prefix| items.iter().map(move |item| format!("{prefix}{item}{text}")))
+            .flat_map(|prefix| {
+                items
+                    .iter()
+                    .map(move |item| format!("{prefix}{item}{text}"))
+            })
             .collect();
     }
     Ok(out)
@@ -874,7 +889,10 @@ all:
         );
         assert_eq!(expand_range("db-[a:c]").unwrap(), ["db-a", "db-b", "db-c"]);
         assert!(expand_range("n[1-3]").is_err());
-        assert_eq!(expand_range("r[1:2]n[a:b]").unwrap(), ["r1na", "r1nb", "r2na", "r2nb"]);
+        assert_eq!(
+            expand_range("r[1:2]n[a:b]").unwrap(),
+            ["r1na", "r1nb", "r2na", "r2nb"]
+        );
         assert_eq!(expand_range("n[0:10:5]").unwrap(), ["n0", "n5", "n10"]);
         assert_eq!(expand_range("n[1:100000]").unwrap().len(), 100_000);
     }
@@ -891,20 +909,30 @@ all:
         ] {
             let ini = d.path().join("hosts");
             std::fs::write(&ini, format!("[web]\nok1\n{pattern} ansible_user=x\n")).unwrap();
-            let e = import_ansible(&ini, &RoleMap::default()).unwrap_err().to_string();
+            let e = import_ansible(&ini, &RoleMap::default())
+                .unwrap_err()
+                .to_string();
             assert!(e.starts_with(&format!("{}:3: ", ini.display())), "{e}");
             assert!(e.contains(pattern) && e.contains("100000"), "{e}");
             let yml = d.path().join("hosts.yml");
             std::fs::write(&yml, format!("all:\n  hosts:\n    ok1:\n    {pattern}:\n")).unwrap();
-            let e = import_ansible(&yml, &RoleMap::default()).unwrap_err().to_string();
+            let e = import_ansible(&yml, &RoleMap::default())
+                .unwrap_err()
+                .to_string();
             assert!(e.starts_with(&format!("{}:4: ", yml.display())), "{e}");
             assert!(e.contains(pattern), "{e}");
         }
         // Many patterns under the bound each still add up to a bound.
         let ini = d.path().join("many");
         std::fs::write(&ini, "[a]\nx[1:60000]\n[b]\ny[1:60000]\n").unwrap();
-        let e = import_ansible(&ini, &RoleMap::default()).unwrap_err().to_string();
-        assert!(e.starts_with(&format!("{}:4: ", ini.display())) && e.contains("more than 100000 hosts"), "{e}");
+        let e = import_ansible(&ini, &RoleMap::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("{}:4: ", ini.display()))
+                && e.contains("more than 100000 hosts"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -675,11 +675,19 @@ port = 2222
                 "{}",
                 p[0]
             );
-            assert!(p[0].to_string().contains("site.toml:16:12: clusters[0].rapi_url:"), "{}", p[0]);
+            assert!(
+                p[0].to_string()
+                    .contains("site.toml:16:12: clusters[0].rapi_url:"),
+                "{}",
+                p[0]
+            );
             assert!(!p.iter().any(|p| p.to_string().contains("s3cret")), "{p:?}");
         }
         // An `@` in the path is not a user.
-        let text = GOOD.replace("https://cluster.lab.test:5080", "https://cluster.lab.test:5080/x@y");
+        let text = GOOD.replace(
+            "https://cluster.lab.test:5080",
+            "https://cluster.lab.test:5080/x@y",
+        );
         assert!(parse_in(&d, &text).is_ok());
     }
 
@@ -691,10 +699,16 @@ port = 2222
         std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o644)).unwrap();
         let p = problems(&d, GOOD);
         assert_eq!(p.len(), 1, "{p:?}");
-        assert_eq!((p[0].line, p[0].field.as_str()), (19, "clusters[0].rapi_credentials_file"));
+        assert_eq!(
+            (p[0].line, p[0].field.as_str()),
+            (19, "clusters[0].rapi_credentials_file")
+        );
         let shown = p[0].to_string();
         assert!(shown.contains(&creds.display().to_string()), "{shown}");
-        assert!(shown.contains("mode 0644") && shown.contains("chmod 600"), "{shown}");
+        assert!(
+            shown.contains("mode 0644") && shown.contains("chmod 600"),
+            "{shown}"
+        );
         private(&creds);
         assert!(parse_in(&d, GOOD).is_ok());
     }
@@ -715,5 +729,4 @@ port = 2222
         let p = problems(&d, "[[hosts]]\nname = \"a\"\n");
         assert_eq!(p[0].field, "version");
     }
-
 }
