@@ -1,7 +1,10 @@
-//! The config editors of snf-upgrade compiled alone for fuzzing: the very
-//! source files of `src/edits*` (through `#[path]`), without the rest of the
-//! crate (its SSH, RAPI and async stacks), so a fuzz build stays small enough
-//! for CI. `edits` needs nothing from the crate but `Status`, mirrored here.
+//! The parsers of snf-upgrade compiled alone for fuzzing: the very source
+//! files of `src/edits*`, `src/inventory*` and the htools format (through
+//! `#[path]`), without the rest of the crate (its SSH, RAPI and async
+//! stacks), so a fuzz build stays small enough for CI. The modules leave out
+//! their I/O half under `cfg(fuzzing)` (the inventory command and
+//! discovery, `Snapshot::from_rapi`). `edits` needs nothing from the crate
+//! but `Status`, mirrored here.
 
 /// Mirror of `snf_upgrade::Status` (the only item `edits` uses from its crate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,3 +16,20 @@ pub enum Status {
 
 #[path = "../../src/edits.rs"]
 pub mod edits;
+
+#[path = "../../src/text.rs"]
+pub mod text;
+
+#[path = "../../src/fsutil.rs"]
+pub mod fsutil;
+
+#[path = "../../src/inventory.rs"]
+pub mod inventory;
+
+pub mod ganeti {
+    #[path = "../../../src/ganeti/model.rs"]
+    pub mod model;
+
+    #[path = "../../../src/ganeti/htools.rs"]
+    pub mod htools;
+}

@@ -99,29 +99,10 @@ impl Credentials {
             origin: origin.clone(),
             reason,
         };
-        Self::check_private(path).map_err(credentials_error)?;
+        crate::fsutil::owner_only(path).map_err(credentials_error)?;
         let text = std::fs::read_to_string(path)
             .map_err(|e| credentials_error(format!("cannot read: {e}")))?;
         Self::parse(&text, &origin)
-    }
-
-    /// Refuses a credentials file that group or others may read or write;
-    /// the reason names its mode and the fix.
-    pub fn check_private(path: &Path) -> Result<(), String> {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(|e| format!("cannot read: {e}"))?
-            .permissions()
-            .mode()
-            & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "mode {mode:04o} lets group or others read it; \
-                 run `chmod 600 {}` (only its owner may read a password)",
-                path.display()
-            ));
-        }
-        Ok(())
     }
 
     /// Reads `user:password` from an environment variable.

@@ -245,7 +245,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Inventory, InventoryError
                 let field = field("rapi_credentials_file");
                 let path = cx.existing_file(f, &field, "credentials file");
                 if path.is_file() {
-                    if let Err(reason) = crate::ganeti::Credentials::check_private(&path) {
+                    if let Err(reason) = crate::fsutil::owner_only(&path) {
                         cx.at(
                             f.span(),
                             field,
