@@ -8,7 +8,6 @@
 //! Never: writes on a host, or runs anything through sudo.
 
 mod apt;
-mod cmd;
 mod script;
 
 use std::collections::BTreeMap;
@@ -19,7 +18,6 @@ use serde::Serialize;
 
 use crate::remote::{fan_out, Remote, RemoteError, RunOptions};
 
-pub use cmd::{run, FactsArgs};
 pub use script::{package_matters, DpkgSnapshot, Incomplete, SCRIPT};
 
 /// Everything read from one reachable host.

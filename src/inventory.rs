@@ -2,17 +2,13 @@
 //! and validation touch no network. Format: `docs/inventory.md`.
 //!
 //! Owns: reading `site.toml` into [`Inventory`] (every problem named by file,
-//! line, column and field), the `inventory` subcommands, the Ansible import.
-//! Never: dials out (discovery goes through `ganeti`), reads secrets (only
-//! checks that the file naming them exists), or writes a file it was not
-//! asked to write.
+//! line, column and field), the Ansible import, and comparing what a cluster
+//! reports with the inventory (`discover`).
+//! Never: dials out (the command layer asks RAPI and hands the answer in),
+//! reads secrets (only checks that the file naming them exists), or writes a
+//! file it was not asked to write.
 
 mod ansible;
-// The command and RAPI discovery are left out of the fuzz build of the
-// parsers (fuzz/src/lib.rs), which compiles this module alone.
-#[cfg(not(fuzzing))]
-mod cmd;
-#[cfg(not(fuzzing))]
 pub mod discover;
 mod raw;
 
@@ -20,8 +16,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use ansible::{import_ansible, import_ansible_text, AnsibleError, Imported, RoleMap, MAX_HOSTS};
-#[cfg(not(fuzzing))]
-pub use cmd::{run, InventoryArgs};
 
 /// The only format version this build reads.
 pub const FORMAT_VERSION: i64 = 1;

@@ -16,7 +16,6 @@
 //!    (capacity, version skew), making room on tight secondaries first;
 //! 3. the master goes last, after a failover to an upgraded candidate.
 
-mod cmd;
 mod order;
 mod schedule;
 pub mod validate;
@@ -24,7 +23,6 @@ pub mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use cmd::{run, PlanArgs};
 pub use validate::{Rule, Violation};
 
 use serde::{Deserialize, Serialize};

@@ -1,8 +1,8 @@
 //! Tests against the lab (`lab/lab up`): real hosts, real sshd, real Ganeti.
-//! Each test returns early, saying so, when the lab is not up. Run them one
-//! at a time and under the lab lock:
+//! Each test fails when the lab is not up. Run them one at a time and under
+//! the lab lock:
 //!
-//!     flock /run/lock/snf-upgrade-lab.lock cargo nextest run --test lab
+//!     flock /run/lock/snf-upgrade-lab.lock cargo nextest run --ignore-default-filter --test lab
 //!
 //! (`LAB_LOCK` of lab/lib/common.sh, the lock scripts/test holds.)
 //!
@@ -21,37 +21,30 @@ mod ganeti;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The lab's output folder, when the lab is up. With `SNF_LAB_REQUIRED` set
-/// (scripts/test sets it once it has brought the lab up) a lab that is not up
-/// fails the test instead of skipping it, so CI never passes on skipped tests.
-pub fn lab_out() -> Option<PathBuf> {
-    let out = find_lab();
-    if out.is_none() && std::env::var_os("SNF_LAB_REQUIRED").is_some() {
-        panic!("SNF_LAB_REQUIRED is set but the lab is not up");
-    }
-    out
-}
-
-fn find_lab() -> Option<PathBuf> {
+/// The lab's output folder. A lab test never passes without the lab: when
+/// the lab is not up this fails the test, naming what is missing. A plain
+/// `cargo nextest run` leaves the binary out (the default filter in
+/// .config/nextest.toml); scripts/test runs it once the lab is up.
+pub fn lab_out() -> PathBuf {
     let out = PathBuf::from(
         std::env::var_os("SNF_LAB_OUT").unwrap_or_else(|| "/var/lib/snf-upgrade-lab/out".into()),
     );
     let lab = lab_script();
-    if !out.join("site.toml").exists() || !lab.exists() {
-        eprintln!(
-            "lab not up (no {}/site.toml or no {}); skipped",
-            out.display(),
-            lab.display()
-        );
-        return None;
-    }
-    let status = Command::new(&lab).arg("status").output().ok()?;
+    assert!(
+        out.join("site.toml").exists(),
+        "the lab is not up: no {}/site.toml (run `lab/lab up` first)",
+        out.display()
+    );
+    let status = Command::new(&lab)
+        .arg("status")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", lab.display()));
     let text = String::from_utf8_lossy(&status.stdout);
-    if !status.status.success() || text.contains("lab: down") {
-        eprintln!("lab not up (`lab/lab status` says so); skipped");
-        return None;
-    }
-    Some(out)
+    assert!(
+        status.status.success() && !text.contains("lab: down"),
+        "the lab is not up (`lab/lab status` says so):\n{text}"
+    );
+    out
 }
 
 /// `lab/lab` of this repository (`SNF_LAB` overrides).

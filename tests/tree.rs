@@ -15,7 +15,10 @@ fn no_file_names_the_folder_above_the_checkout() {
         .expect("the checkout has a parent folder")
         .to_str()
         .expect("a UTF-8 path");
-    assert!(above.len() > 1, "checkout directly under /: nothing to look for");
+    assert!(
+        above.len() > 1,
+        "checkout directly under /: nothing to look for"
+    );
     let needle = format!("{above}/");
     let files = Command::new("git")
         .args(["ls-files", "-z"])
@@ -39,5 +42,9 @@ fn no_file_names_the_folder_above_the_checkout() {
         }
     }
     assert!(checked > 100, "only {checked} files checked");
-    assert!(offenders.is_empty(), "{needle} named in:\n{}", offenders.join("\n"));
+    assert!(
+        offenders.is_empty(),
+        "{needle} named in:\n{}",
+        offenders.join("\n")
+    );
 }

@@ -1,9 +1,8 @@
 //! The parsers of snf-upgrade compiled alone for fuzzing: the very source
 //! files of `src/edits*`, `src/inventory*` and the htools format (through
 //! `#[path]`), without the rest of the crate (its SSH, RAPI and async
-//! stacks), so a fuzz build stays small enough for CI. The modules leave out
-//! their I/O half under `cfg(fuzzing)` (the inventory command and
-//! discovery, `Snapshot::from_rapi`). `edits` needs nothing from the crate
+//! stacks), so a fuzz build stays small enough for CI: these modules reach
+//! no further than `text` and `fsutil`. `edits` needs nothing from the crate
 //! but `Status`, mirrored here.
 
 /// Mirror of `snf_upgrade::Status` (the only item `edits` uses from its crate).

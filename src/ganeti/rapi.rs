@@ -12,12 +12,15 @@
 //! Ganeti's RAPI has no resource for `gnt-cluster verify`; that one runs on
 //! the master over SSH (the `remote` module), not here.
 //!
-//! Blocking (reqwest's blocking client): from async code, call it inside
-//! `tokio::task::spawn_blocking`.
+//! Async (reqwest's async client over the same rustls verifier): every
+//! request and every job wait is a future; the command layer owns the one
+//! runtime they run on.
 
 use std::fmt;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -176,17 +179,21 @@ impl Method {
     }
 }
 
+/// The future a `Transport` returns (boxed: the trait is used as an object).
+pub type CallFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, RapiError>> + Send + 'a>>;
+
 /// Moves one request to RAPI and back. The HTTPS implementation is
 /// `HttpTransport`; tests replay recorded answers through the same trait.
 pub trait Transport: Send + Sync {
     /// Sends `method path` (path with query, starting with `/`), with a JSON
     /// body if any, and returns the decoded JSON answer of a 2xx status.
-    fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, RapiError>;
+    fn call<'a>(&'a self, method: Method, path: &'a str, body: Option<&'a Value>)
+        -> CallFuture<'a>;
 }
 
 /// HTTPS transport with reqwest and rustls.
 pub struct HttpTransport {
-    client: reqwest::blocking::Client,
+    client: reqwest::Client,
     base: String,
     credentials: Option<Credentials>,
 }
@@ -209,7 +216,7 @@ impl HttpTransport {
             .to_string();
         let port = url.port_or_known_default().unwrap_or(5080);
         let tls = super::tls::client_config(config.ca_pem.as_deref()).map_err(RapiError::Config)?;
-        let mut builder = reqwest::blocking::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .https_only(true)
             .timeout(config.timeout)
@@ -242,7 +249,23 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 }
 
 impl Transport for HttpTransport {
-    fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, RapiError> {
+    fn call<'a>(
+        &'a self,
+        method: Method,
+        path: &'a str,
+        body: Option<&'a Value>,
+    ) -> CallFuture<'a> {
+        Box::pin(self.send(method, path, body))
+    }
+}
+
+impl HttpTransport {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, RapiError> {
         let url = format!("{}{}", self.base, path);
         let mut request = match method {
             Method::Get => self.client.get(&url),
@@ -260,12 +283,12 @@ impl Transport for HttpTransport {
                 .body(body.to_string());
         }
         tracing::debug!(method = method.as_str(), path, "RAPI request");
-        let response = request.send().map_err(|e| RapiError::Transport {
+        let response = request.send().await.map_err(|e| RapiError::Transport {
             url: self.base.clone(),
             reason: error_chain(&e),
         })?;
         let status = response.status().as_u16();
-        let text = response.text().map_err(|e| RapiError::Transport {
+        let text = response.text().await.map_err(|e| RapiError::Transport {
             url: self.base.clone(),
             reason: error_chain(&e),
         })?;
@@ -846,16 +869,21 @@ impl RapiClient {
         RapiClient { transport }
     }
 
-    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, RapiError> {
-        let value = self.transport.call(Method::Get, path, None)?;
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, RapiError> {
+        let value = self.transport.call(Method::Get, path, None).await?;
         serde_json::from_value(value).map_err(|e| RapiError::Decode {
             path: path.to_string(),
             reason: e.to_string(),
         })
     }
 
-    fn submit(&self, method: Method, path: &str, body: Option<Value>) -> Result<JobId, RapiError> {
-        let value = self.transport.call(method, path, body.as_ref())?;
+    async fn submit(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<JobId, RapiError> {
+        let value = self.transport.call(method, path, body.as_ref()).await?;
         job_id_of(&value).ok_or_else(|| RapiError::Decode {
             path: path.to_string(),
             reason: format!("expected a job id, got {value}"),
@@ -863,38 +891,38 @@ impl RapiClient {
     }
 
     /// `GET /version`: the RAPI version (2).
-    pub fn version(&self) -> Result<u64, RapiError> {
-        self.get("/version")
+    pub async fn version(&self) -> Result<u64, RapiError> {
+        self.get("/version").await
     }
 
     /// `GET /2/info`.
-    pub fn info(&self) -> Result<ClusterInfo, RapiError> {
-        self.get("/2/info")
+    pub async fn info(&self) -> Result<ClusterInfo, RapiError> {
+        self.get("/2/info").await
     }
 
     /// `GET /2/nodes?bulk=1`.
-    pub fn nodes(&self) -> Result<Vec<NodeInfo>, RapiError> {
-        self.get("/2/nodes?bulk=1")
+    pub async fn nodes(&self) -> Result<Vec<NodeInfo>, RapiError> {
+        self.get("/2/nodes?bulk=1").await
     }
 
     /// `GET /2/instances?bulk=1`.
-    pub fn instances(&self) -> Result<Vec<InstanceInfo>, RapiError> {
-        self.get("/2/instances?bulk=1")
+    pub async fn instances(&self) -> Result<Vec<InstanceInfo>, RapiError> {
+        self.get("/2/instances?bulk=1").await
     }
 
     /// `GET /2/groups?bulk=1`.
-    pub fn groups(&self) -> Result<Vec<GroupInfo>, RapiError> {
-        self.get("/2/groups?bulk=1")
+    pub async fn groups(&self) -> Result<Vec<GroupInfo>, RapiError> {
+        self.get("/2/groups?bulk=1").await
     }
 
     /// `GET /2/nodes/NAME/role`.
-    pub fn node_role(&self, node: &str) -> Result<NodeRole, RapiError> {
-        self.get(&format!("/2/nodes/{}/role", seg(node)))
+    pub async fn node_role(&self, node: &str) -> Result<NodeRole, RapiError> {
+        self.get(&format!("/2/nodes/{}/role", seg(node))).await
     }
 
     /// `PUT /2/nodes/NAME/role`: drain, undrain (`Regular`), promote to
     /// master candidate... `force` is needed to promote beyond the pool size.
-    pub fn set_node_role(
+    pub async fn set_node_role(
         &self,
         node: &str,
         role: NodeRole,
@@ -906,13 +934,14 @@ impl RapiClient {
             &format!("/2/nodes/{}/role{query}", seg(node)),
             Some(json!(role.as_str())),
         )
+        .await
     }
 
     /// `POST /2/nodes/NAME/migrate` in live mode: every primary instance of
     /// the node migrates (DRBD ones to their secondary; externally mirrored
     /// ones to `target`, or where the iallocator says). The job's result
     /// lists one child job per instance: wait with `wait_job_tree`.
-    pub fn migrate_node(&self, node: &str, target: Option<&str>) -> Result<JobId, RapiError> {
+    pub async fn migrate_node(&self, node: &str, target: Option<&str>) -> Result<JobId, RapiError> {
         let mut body = json!({"mode": "live"});
         if let Some(t) = target {
             body["target_node"] = json!(t);
@@ -922,13 +951,14 @@ impl RapiClient {
             &format!("/2/nodes/{}/migrate", seg(node)),
             Some(body),
         )
+        .await
     }
 
     /// `POST /2/nodes/NAME/evacuate`: moves instances off the node (for
     /// secondaries this is a replace-disks, not a migration). Child jobs as
     /// for `migrate_node`. `remote_node` or the cluster's iallocator picks
     /// the destination.
-    pub fn evacuate_node(
+    pub async fn evacuate_node(
         &self,
         node: &str,
         mode: EvacuateMode,
@@ -943,11 +973,12 @@ impl RapiClient {
             &format!("/2/nodes/{}/evacuate", seg(node)),
             Some(body),
         )
+        .await
     }
 
     /// `PUT /2/instances/NAME/migrate` live. `target` only for externally
     /// mirrored instances; a DRBD instance always goes to its secondary.
-    pub fn migrate_instance(
+    pub async fn migrate_instance(
         &self,
         instance: &str,
         target: Option<&str>,
@@ -961,10 +992,11 @@ impl RapiClient {
             &format!("/2/instances/{}/migrate", seg(instance)),
             Some(body),
         )
+        .await
     }
 
     /// `PUT /2/instances/NAME/shutdown` (the offline path only).
-    pub fn shutdown_instance(
+    pub async fn shutdown_instance(
         &self,
         instance: &str,
         timeout_s: Option<u64>,
@@ -978,32 +1010,34 @@ impl RapiClient {
             &format!("/2/instances/{}/shutdown", seg(instance)),
             Some(body),
         )
+        .await
     }
 
     /// `PUT /2/instances/NAME/startup`.
-    pub fn startup_instance(&self, instance: &str) -> Result<JobId, RapiError> {
+    pub async fn startup_instance(&self, instance: &str) -> Result<JobId, RapiError> {
         self.submit(
             Method::Put,
             &format!("/2/instances/{}/startup", seg(instance)),
             None,
         )
+        .await
     }
 
     /// `GET /2/jobs/ID`.
-    pub fn job(&self, id: JobId) -> Result<Job, RapiError> {
+    pub async fn job(&self, id: JobId) -> Result<Job, RapiError> {
         let path = format!("/2/jobs/{id}");
-        let value = self.transport.call(Method::Get, &path, None)?;
+        let value = self.transport.call(Method::Get, &path, None).await?;
         Job::from_value(&value, &path)
     }
 
     /// Polls a job until it ends, pausing `first_interval`, then twice as
     /// long each time up to `max_interval`. A job that ends in error or is
     /// canceled is `RapiError::JobFailed` with its classified failure.
-    pub fn wait_job(&self, id: JobId, options: WaitOptions) -> Result<Job, RapiError> {
+    pub async fn wait_job(&self, id: JobId, options: WaitOptions) -> Result<Job, RapiError> {
         let started = Instant::now();
         let mut pause = options.first_interval;
         loop {
-            let job = self.job(id)?;
+            let job = self.job(id).await?;
             if job.status.is_final() {
                 return match job.failure() {
                     Some(failure) => Err(RapiError::JobFailed(failure)),
@@ -1018,7 +1052,7 @@ impl RapiClient {
                     status: job.status.as_str().to_string(),
                 });
             }
-            std::thread::sleep(pause.min(options.timeout - waited));
+            tokio::time::sleep(pause.min(options.timeout - waited)).await;
             pause = (pause * 2).min(options.max_interval);
         }
     }
@@ -1026,12 +1060,16 @@ impl RapiClient {
     /// Waits for a job and then for every job it submitted, recursively
     /// (node migrate/evacuate). Returns all jobs, the parent first. Waits for
     /// every child even after one failed, then reports the first failure.
-    pub fn wait_job_tree(&self, id: JobId, options: WaitOptions) -> Result<Vec<Job>, RapiError> {
+    pub async fn wait_job_tree(
+        &self,
+        id: JobId,
+        options: WaitOptions,
+    ) -> Result<Vec<Job>, RapiError> {
         let mut done = Vec::new();
         let mut pending = vec![id];
         let mut first_error = None;
         while let Some(next) = pending.pop() {
-            match self.wait_job(next, options) {
+            match self.wait_job(next, options).await {
                 Ok(job) => {
                     for child in job.child_jobs() {
                         match child {
@@ -1089,7 +1127,18 @@ pub(crate) mod tests {
     }
 
     impl Transport for std::sync::Arc<Recorded> {
-        fn call(
+        fn call<'a>(
+            &'a self,
+            method: Method,
+            path: &'a str,
+            body: Option<&'a Value>,
+        ) -> CallFuture<'a> {
+            Box::pin(std::future::ready(self.replay(method, path, body)))
+        }
+    }
+
+    impl Recorded {
+        fn replay(
             &self,
             method: Method,
             path: &str,
@@ -1187,8 +1236,8 @@ pub(crate) mod tests {
         assert!(err.to_string().contains("not https"), "{err}");
     }
 
-    #[test]
-    fn reads_info_nodes_instances_groups() {
+    #[tokio::test]
+    async fn reads_info_nodes_instances_groups() {
         let (c, _) = client(
             Recorded::default()
                 .answer(Method::Get, "/2/info", fixture("info.json"))
@@ -1201,21 +1250,21 @@ pub(crate) mod tests {
                 )
                 .answer(Method::Get, "/2/groups?bulk=1", fixture("groups-bulk.json")),
         );
-        assert_eq!(c.version().unwrap(), 2);
-        let info = c.info().unwrap();
+        assert_eq!(c.version().await.unwrap(), 2);
+        let info = c.info().await.unwrap();
         assert_eq!(info.master, "node1.lab.test");
         assert!(info.software_version.starts_with("3.0"));
-        let nodes = c.nodes().unwrap();
+        let nodes = c.nodes().await.unwrap();
         assert_eq!(nodes.len(), 3);
         assert!(nodes.iter().any(|n| n.master_candidate));
-        let instances = c.instances().unwrap();
+        let instances = c.instances().await.unwrap();
         assert!(!instances.is_empty());
         assert!(instances.iter().all(|i| i.memory() > 0));
-        assert!(!c.groups().unwrap().is_empty());
+        assert!(!c.groups().await.unwrap().is_empty());
     }
 
-    #[test]
-    fn role_get_and_set_sends_json_string() {
+    #[tokio::test]
+    async fn role_get_and_set_sends_json_string() {
         let (c, sent) = client(
             Recorded::default()
                 .answer(
@@ -1230,14 +1279,19 @@ pub(crate) mod tests {
                     json!("18"),
                 ),
         );
-        assert_eq!(c.node_role("node3.lab.test").unwrap(), NodeRole::Regular);
+        assert_eq!(
+            c.node_role("node3.lab.test").await.unwrap(),
+            NodeRole::Regular
+        );
         assert_eq!(
             c.set_node_role("node3.lab.test", NodeRole::Drained, false)
+                .await
                 .unwrap(),
             17
         );
         assert_eq!(
             c.set_node_role("node3.lab.test", NodeRole::MasterCandidate, true)
+                .await
                 .unwrap(),
             18
         );
@@ -1246,8 +1300,8 @@ pub(crate) mod tests {
         assert_eq!(sent[2].2, Some(json!("master-candidate")));
     }
 
-    #[test]
-    fn node_migrate_follows_every_child_job() {
+    #[tokio::test]
+    async fn node_migrate_follows_every_child_job() {
         let (c, sent) = client(
             Recorded::default()
                 .answer(Method::Post, "/2/nodes/node2.lab.test/migrate", json!(20))
@@ -1268,8 +1322,8 @@ pub(crate) mod tests {
                     fixture("job-instance-migrate-success-22.json"),
                 ),
         );
-        let id = c.migrate_node("node2.lab.test", None).unwrap();
-        let jobs = c.wait_job_tree(id, FAST).unwrap();
+        let id = c.migrate_node("node2.lab.test", None).await.unwrap();
+        let jobs = c.wait_job_tree(id, FAST).await.unwrap();
         let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
         assert_eq!(ids.len(), 3);
         assert!(ids.contains(&21) && ids.contains(&22));
@@ -1278,12 +1332,12 @@ pub(crate) mod tests {
     }
 
     /// The failure of recorded job `file` (through the client's polling).
-    fn recorded_failure(file: &str) -> JobFailure {
+    async fn recorded_failure(file: &str) -> JobFailure {
         let answer = fixture(file);
         let id = answer["id"].as_u64().unwrap();
         let (c, _) =
             client(Recorded::default().answer(Method::Get, &format!("/2/jobs/{id}"), answer));
-        match c.wait_job(id, FAST) {
+        match c.wait_job(id, FAST).await {
             Err(RapiError::JobFailed(f)) => f,
             other => panic!("{file}: {other:?}"),
         }
@@ -1291,8 +1345,8 @@ pub(crate) mod tests {
 
     /// Failures Ganeti 3.0 produced in the lab
     /// (tests/fixtures/rapi/record-lab-failures), classified as Ganeti did.
-    #[test]
-    fn failures_recorded_from_the_lab() {
+    #[tokio::test]
+    async fn failures_recorded_from_the_lab() {
         for (file, kind, permanent) in [
             (
                 "lab/job-error-insufficient-resources.json",
@@ -1311,7 +1365,7 @@ pub(crate) mod tests {
             ),
             ("lab/job-45.json", FailureKind::WrongState, false),
         ] {
-            let f = recorded_failure(file);
+            let f = recorded_failure(file).await;
             assert_eq!(
                 (f.kind, f.opcode.as_str()),
                 (kind, "OP_INSTANCE_MIGRATE"),
@@ -1321,16 +1375,16 @@ pub(crate) mod tests {
             assert_eq!(f.kind.is_permanent(), permanent, "{file}");
             assert!(!f.kind.is_transient(), "{file}: {f}");
         }
-        let f = recorded_failure("job-error-exec.json");
+        let f = recorded_failure("job-error-exec.json").await;
         assert_eq!(f.kind, FailureKind::Unclassified);
     }
 
     /// Ganeti raises a node short of memory as `insufficient_resources`
     /// (ECODE_NORES): waiting does not free memory, so no retry policy
     /// may take it for a temporary shortage.
-    #[test]
-    fn a_memory_shortage_is_never_retried() {
-        let f = recorded_failure("lab/job-error-insufficient-resources.json");
+    #[tokio::test]
+    async fn a_memory_shortage_is_never_retried() {
+        let f = recorded_failure("lab/job-error-insufficient-resources.json").await;
         assert!(
             f.message
                 .starts_with("Not enough memory on node node3.lab.test"),
@@ -1363,8 +1417,8 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn a_failed_child_job_fails_the_tree_after_all_were_waited() {
+    #[tokio::test]
+    async fn a_failed_child_job_fails_the_tree_after_all_were_waited() {
         let (c, sent) = client(
             Recorded::default()
                 .answer(
@@ -1383,7 +1437,7 @@ pub(crate) mod tests {
                     fixture("job-instance-migrate-success-42.json"),
                 ),
         );
-        let err = c.wait_job_tree(40, FAST).unwrap_err();
+        let err = c.wait_job_tree(40, FAST).await.unwrap_err();
         assert!(
             matches!(err, RapiError::JobFailed(ref f) if f.job == 41),
             "{err}"
@@ -1398,8 +1452,8 @@ pub(crate) mod tests {
         assert!(polled.contains(&"/2/jobs/42".to_string()));
     }
 
-    #[test]
-    fn a_job_that_never_ends_times_out() {
+    #[tokio::test]
+    async fn a_job_that_never_ends_times_out() {
         let (c, _) = client(Recorded::default().answer(
             Method::Get,
             "/2/jobs/20",
@@ -1411,20 +1465,22 @@ pub(crate) mod tests {
             max_interval: Duration::from_millis(5),
         };
         assert!(matches!(
-            c.wait_job(20, options),
+            c.wait_job(20, options).await,
             Err(RapiError::JobTimeout { id: 20, .. })
         ));
     }
 
-    #[test]
-    fn instance_migrate_body_and_name_escaping() {
+    #[tokio::test]
+    async fn instance_migrate_body_and_name_escaping() {
         let (c, sent) = client(Recorded::default().answer(
             Method::Put,
             "/2/instances/web%201/migrate",
             json!(9),
         ));
         assert_eq!(
-            c.migrate_instance("web 1", Some("node3.lab.test")).unwrap(),
+            c.migrate_instance("web 1", Some("node3.lab.test"))
+                .await
+                .unwrap(),
             9
         );
         let sent = sent.sent.lock().unwrap();
@@ -1437,8 +1493,8 @@ pub(crate) mod tests {
     /// Answers recorded from the lab's Ganeti 3.0 cluster (tests/lab.rs,
     /// SNF_RECORD_RAPI): a node migrate whose fourth child is a `file`
     /// instance that cannot migrate.
-    #[test]
-    fn recorded_lab_jobs() {
+    #[tokio::test]
+    async fn recorded_lab_jobs() {
         let (c, _) = client(
             Recorded::default()
                 .answer(Method::Get, "/2/jobs/42", fixture("lab/job-42.json"))
@@ -1446,7 +1502,7 @@ pub(crate) mod tests {
                 .answer(Method::Get, "/2/jobs/44", fixture("lab/job-44.json"))
                 .answer(Method::Get, "/2/jobs/45", fixture("lab/job-45.json")),
         );
-        let parent = c.job(43).unwrap();
+        let parent = c.job(43).await.unwrap();
         assert_eq!(parent.status, JobStatus::Success);
         assert_eq!(parent.op_ids, vec!["OP_NODE_MIGRATE"]);
         let children: Vec<JobId> = parent
@@ -1455,9 +1511,9 @@ pub(crate) mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(children, vec![44, 45, 46, 47]);
-        assert!(c.wait_job(44, FAST).is_ok());
+        assert!(c.wait_job(44, FAST).await.is_ok());
         for id in [42, 45] {
-            match c.wait_job(id, FAST) {
+            match c.wait_job(id, FAST).await {
                 Err(RapiError::JobFailed(f)) => {
                     assert_eq!(f.kind, FailureKind::WrongState, "{f}");
                     assert_eq!(f.opcode, "OP_INSTANCE_MIGRATE");

@@ -206,7 +206,12 @@ mod tests {
         config.connect_address = Some("127.0.0.1".parse().unwrap());
         config.ca_pem = ca;
         config.timeout = std::time::Duration::from_secs(5);
-        RapiClient::new(&config)?.version()
+        let client = RapiClient::new(&config)?;
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(client.version())
     }
 
     #[test]

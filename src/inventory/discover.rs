@@ -1,24 +1,17 @@
-//! `inventory discover`: the Ganeti nodes RAPI knows that the inventory does
-//! not list yet, as `[[hosts]]` tables to append. Comparing is pure
-//! ([`compare`]); talking to RAPI goes through `ganeti::RapiClient`, built
-//! from the inventory's cluster tables (certificate verified, credentials
-//! from their file or variable, never shown).
+//! `inventory discover`: the Ganeti nodes a cluster reports that the
+//! inventory does not list yet, as `[[hosts]]` tables to append. Pure but for
+//! `append`, which writes the inventory: the command layer asks RAPI and hands
+//! the nodes in as [`ReportedNode`]s.
 
-use std::net::IpAddr;
 use std::path::Path;
 
 use serde::Serialize;
 
-use super::{toml_string, Cluster, Credentials, Inventory, Role};
-use crate::ganeti::{NodeInfo, RapiClient, RapiConfig, RapiError};
+use super::{toml_string, Inventory, Role};
 
 /// Why discovery failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
-    #[error("cluster {cluster}: {source}")]
-    Rapi { cluster: String, source: RapiError },
-    #[error("cluster {cluster}: rapi_address `{address}` is not an IP address")]
-    Address { cluster: String, address: String },
     #[error("no cluster named `{0}` in the inventory")]
     UnknownCluster(String),
     #[error("cannot update {}: {source}", path.display())]
@@ -44,30 +37,18 @@ pub struct Found {
     pub drained: bool,
 }
 
-/// The RAPI configuration for one inventory cluster.
-pub fn rapi_config(c: &Cluster) -> Result<RapiConfig, DiscoverError> {
-    let mut cfg = RapiConfig::new(c.rapi_url.clone());
-    cfg.ca_pem = Some(c.rapi_ca.clone());
-    cfg.connect_address = match &c.rapi_address {
-        Some(a) => Some(a.parse::<IpAddr>().map_err(|_| DiscoverError::Address {
-            cluster: c.name.clone(),
-            address: a.clone(),
-        })?),
-        None => None,
-    };
-    let creds = match &c.credentials {
-        Credentials::File(p) => crate::ganeti::Credentials::from_file(p),
-        Credentials::Env(v) => crate::ganeti::Credentials::from_env(v),
-    };
-    cfg.credentials = Some(creds.map_err(|source| DiscoverError::Rapi {
-        cluster: c.name.clone(),
-        source,
-    })?);
-    Ok(cfg)
+/// A node as its cluster reports it (RAPI's `/2/nodes?bulk=1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedNode {
+    pub name: String,
+    /// Primary IP.
+    pub address: Option<String>,
+    pub offline: bool,
+    pub drained: bool,
 }
 
 /// Compares what RAPI reported for `cluster` with the inventory.
-pub fn compare(inv: &Inventory, cluster: &str, nodes: &[NodeInfo]) -> Vec<Found> {
+pub fn compare(inv: &Inventory, cluster: &str, nodes: &[ReportedNode]) -> Vec<Found> {
     nodes
         .iter()
         .map(|n| {
@@ -84,7 +65,7 @@ pub fn compare(inv: &Inventory, cluster: &str, nodes: &[NodeInfo]) -> Vec<Found>
             Found {
                 cluster: cluster.to_string(),
                 node: n.name.clone(),
-                address: n.pip.clone(),
+                address: n.address.clone(),
                 status,
                 offline: n.offline,
                 drained: n.drained,
@@ -94,7 +75,7 @@ pub fn compare(inv: &Inventory, cluster: &str, nodes: &[NodeInfo]) -> Vec<Found>
 }
 
 /// Inventory hosts said to be nodes of `cluster` that RAPI does not know.
-pub fn stale(inv: &Inventory, cluster: &str, nodes: &[NodeInfo]) -> Vec<String> {
+pub fn stale(inv: &Inventory, cluster: &str, nodes: &[ReportedNode]) -> Vec<String> {
     inv.hosts_with(Role::GanetiNode)
         .filter(|h| h.cluster.as_deref() == Some(cluster))
         .filter(|h| !nodes.iter().any(|n| n.name == h.name))
@@ -149,47 +130,26 @@ pub fn append(path: &Path, tables: &str) -> Result<Inventory, DiscoverError> {
 /// (cluster, host) pairs the inventory lists as nodes but RAPI does not know.
 pub type Discovery = (Vec<Found>, Vec<(String, String)>);
 
-/// Asks every cluster (or the one named) for its nodes.
-pub fn discover(inv: &Inventory, only: Option<&str>) -> Result<Discovery, DiscoverError> {
-    if let Some(name) = only {
-        if inv.cluster(name).is_none() {
-            return Err(DiscoverError::UnknownCluster(name.to_string()));
-        }
-    }
-    let mut found = Vec::new();
-    let mut stale_hosts = Vec::new();
-    for c in inv
-        .clusters
-        .iter()
-        .filter(|c| only.is_none_or(|o| o == c.name))
-    {
-        let rapi = |source| DiscoverError::Rapi {
-            cluster: c.name.clone(),
-            source,
-        };
-        let client = RapiClient::new(&rapi_config(c)?).map_err(rapi)?;
-        let nodes = client.nodes().map_err(rapi)?;
-        tracing::info!(cluster = %c.name, nodes = nodes.len(), "RAPI listed the nodes");
-        found.extend(compare(inv, &c.name, &nodes));
-        stale_hosts.extend(
-            stale(inv, &c.name, &nodes)
-                .into_iter()
-                .map(|h| (c.name.clone(), h)),
-        );
-    }
-    Ok((found, stale_hosts))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn nodes() -> Vec<NodeInfo> {
+    /// The nodes of a recorded RAPI answer (`/2/nodes?bulk=1`).
+    fn nodes() -> Vec<ReportedNode> {
         let text = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rapi/nodes-bulk.json"),
         )
         .unwrap();
-        serde_json::from_str(&text).unwrap()
+        let answer: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        answer
+            .iter()
+            .map(|n| ReportedNode {
+                name: n["name"].as_str().unwrap().to_string(),
+                address: n["pip"].as_str().map(str::to_string),
+                offline: n["offline"].as_bool().unwrap(),
+                drained: n["drained"].as_bool().unwrap(),
+            })
+            .collect()
     }
 
     fn inventory(d: &tempfile::TempDir) -> std::path::PathBuf {
@@ -252,20 +212,5 @@ mod tests {
         assert!(matches!(e, DiscoverError::Invalid(_)), "{e}");
         assert_eq!(std::fs::read_to_string(&p).unwrap(), after);
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 3);
-    }
-
-    #[test]
-    fn rapi_config_comes_from_the_cluster_table() {
-        let d = tempfile::tempdir().unwrap();
-        let inv = Inventory::load(&inventory(&d)).unwrap();
-        let cfg = rapi_config(&inv.clusters[0]).unwrap();
-        assert_eq!(cfg.url, "https://c1.lab.test:5080");
-        assert_eq!(
-            cfg.ca_pem.as_deref(),
-            Some(d.path().join("ca.pem").as_path())
-        );
-        assert_eq!(cfg.credentials.unwrap().user(), "u");
-        // The password is never in a debug print.
-        assert!(!format!("{:?}", rapi_config(&inv.clusters[0]).unwrap()).contains("\"p\""));
     }
 }

@@ -77,7 +77,7 @@ fn scratch_apt(host: &str, tool: &str, args: &str) -> String {
 
 #[test]
 fn converted_lab_host_shows_every_change_and_its_sources_update() {
-    let Some(_out) = lab_out() else { return };
+    let _out = lab_out();
     // A web host still at 0.18.1: cyclades (with the caches) unless the
     // site's own test already took it to 0.19, else pithos.
     let at_0181 = |h: &str| {

@@ -1,11 +1,14 @@
-//! `snf-upgrade inventory ...`: check, import-ansible.
+//! `snf-upgrade inventory ...`: check, import-ansible, discover (the RAPI
+//! calls of discovery are made here; `inventory::discover` only compares).
 
 use std::io::Write;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use super::{import_ansible, Inventory, InventoryError, RoleMap};
+use crate::inventory::discover::{self as d, DiscoverError, ReportedNode};
+use crate::inventory::{import_ansible, Inventory, InventoryError, RoleMap};
 use crate::Status;
 
 /// Validate, import or extend a site inventory (site.toml).
@@ -71,14 +74,14 @@ pub enum InventoryCommand {
 }
 
 /// Runs one `inventory` subcommand.
-pub fn run(args: InventoryArgs) -> anyhow::Result<Status> {
+pub async fn run(args: InventoryArgs) -> anyhow::Result<Status> {
     match args.command {
         InventoryCommand::Discover {
             inventory,
             cluster,
             write,
             json,
-        } => discover(&inventory, cluster.as_deref(), write, json),
+        } => discover(&inventory, cluster.as_deref(), write, json).await,
         InventoryCommand::Check { file, json } => check(&file, json),
         InventoryCommand::ImportAnsible {
             file,
@@ -166,15 +169,53 @@ fn check(file: &std::path::Path, json: bool) -> anyhow::Result<Status> {
     }
 }
 
-fn discover(
+/// Asks every cluster of the inventory (or the one named) for its nodes and
+/// compares them with the inventory.
+async fn ask_clusters(inv: &Inventory, only: Option<&str>) -> anyhow::Result<d::Discovery> {
+    if let Some(name) = only {
+        if inv.cluster(name).is_none() {
+            return Err(DiscoverError::UnknownCluster(name.to_string()).into());
+        }
+    }
+    let mut found = Vec::new();
+    let mut stale_hosts = Vec::new();
+    for c in inv
+        .clusters
+        .iter()
+        .filter(|c| only.is_none_or(|o| o == c.name))
+    {
+        let client = super::rapi_client(c)?;
+        let nodes: Vec<ReportedNode> = client
+            .nodes()
+            .await
+            .with_context(|| format!("cluster {}", c.name))?
+            .into_iter()
+            .map(|n| ReportedNode {
+                name: n.name,
+                address: n.pip,
+                offline: n.offline,
+                drained: n.drained,
+            })
+            .collect();
+        tracing::info!(cluster = %c.name, nodes = nodes.len(), "RAPI listed the nodes");
+        found.extend(d::compare(inv, &c.name, &nodes));
+        stale_hosts.extend(
+            d::stale(inv, &c.name, &nodes)
+                .into_iter()
+                .map(|h| (c.name.clone(), h)),
+        );
+    }
+    Ok((found, stale_hosts))
+}
+
+async fn discover(
     path: &std::path::Path,
     cluster: Option<&str>,
     write: bool,
     json: bool,
 ) -> anyhow::Result<Status> {
-    use super::discover as d;
     let inv = Inventory::load(path)?;
-    let (found, stale) = d::discover(&inv, cluster)?;
+    let (found, stale) = ask_clusters(&inv, cluster).await?;
     let tables = d::render(&found);
     let new = found.iter().filter(|f| f.status == "new").count();
     let written = write && new > 0;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{gather_all, HostFacts};
+use crate::facts::{gather_all, HostFacts};
 use crate::inventory::Inventory;
 use crate::remote::{default_control_path, ControlDir, Remote};
 use crate::Status;
@@ -37,7 +37,7 @@ pub struct FactsArgs {
 }
 
 /// Runs `snf-upgrade facts`.
-pub fn run(args: FactsArgs) -> anyhow::Result<Status> {
+pub async fn run(args: FactsArgs) -> anyhow::Result<Status> {
     let inv = Inventory::load(&args.inventory)?;
     let control_path = default_control_path();
     // The control folder is private (0700): the package-list snapshots
@@ -61,16 +61,14 @@ pub fn run(args: FactsArgs) -> anyhow::Result<Status> {
         }
         remotes.retain(|r| args.hosts.contains(&r.name));
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let started = std::time::Instant::now();
-    let hosts = rt.block_on(gather_all(
+    let hosts = gather_all(
         remotes,
         args.concurrency,
         Duration::from_secs(args.timeout),
         cache,
-    ));
+    )
+    .await;
     tracing::info!(
         hosts = hosts.len(),
         "facts read in {:.2}s",

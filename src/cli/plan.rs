@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
-use super::{Constraints, Plan};
-use crate::ganeti::{htools, RapiClient, Snapshot};
+use crate::ganeti::{htools, Snapshot};
+use crate::planner::{Constraints, Plan};
 use crate::Status;
 
 /// Plan a rolling upgrade: groups of nodes and the live migrations that
@@ -75,7 +75,7 @@ pub enum Format {
 }
 
 /// Runs `plan`.
-pub fn run(args: PlanArgs) -> anyhow::Result<Status> {
+pub async fn run(args: PlanArgs) -> anyhow::Result<Status> {
     let constraints = Constraints {
         max_parallel: args.max_parallel,
         max_parallel_per_group: args.max_parallel_per_group,
@@ -92,7 +92,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Status> {
             vec![(file.display().to_string(), snap)]
         }
         (None, Some(inv)) => {
-            read_inventory(inv, args.cluster.as_deref(), args.save_htools.as_deref())?
+            read_inventory(inv, args.cluster.as_deref(), args.save_htools.as_deref()).await?
         }
         (None, None) => bail!("give --htools FILE or --inventory FILE"),
     };
@@ -122,7 +122,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Status> {
             ));
             continue;
         }
-        let plan = super::plan(snap, &upgrade, &constraints);
+        let plan = crate::planner::plan(snap, &upgrade, &constraints);
         let findings = plan.check(snap, &upgrade, &constraints);
         if !findings.is_empty() {
             // A planner bug: never hand out a plan that breaks a rule.
@@ -188,7 +188,7 @@ fn json_document(
 /// The node indices to upgrade: the named ones, or every online node.
 fn upgrade_set(snap: &Snapshot, names: &[String]) -> anyhow::Result<Vec<usize>> {
     if names.is_empty() {
-        return Ok(super::default_upgrade_set(snap));
+        return Ok(crate::planner::default_upgrade_set(snap));
     }
     let index = snap.node_index();
     names
@@ -203,7 +203,7 @@ fn upgrade_set(snap: &Snapshot, names: &[String]) -> anyhow::Result<Vec<usize>> 
 }
 
 /// Reads every (or one) cluster of the inventory through RAPI.
-fn read_inventory(
+async fn read_inventory(
     path: &Path,
     only: Option<&str>,
     save: Option<&Path>,
@@ -214,10 +214,10 @@ fn read_inventory(
         if only.is_some_and(|o| o != cluster.name) {
             continue;
         }
-        let config = crate::inventory::discover::rapi_config(cluster)?;
-        let client = RapiClient::new(&config)?;
+        let client = super::rapi_client(cluster)?;
         let snap = client
             .snapshot()
+            .await
             .with_context(|| format!("reading cluster {} through RAPI", cluster.name))?;
         if let Some(dir) = save {
             std::fs::create_dir_all(dir)?;
@@ -237,7 +237,7 @@ fn read_inventory(
     Ok(out)
 }
 
-fn render_findings(name: &str, findings: &[super::Violation], plan: &Plan) -> String {
+fn render_findings(name: &str, findings: &[crate::planner::Violation], plan: &Plan) -> String {
     let mut s = format!(
         "{name}: plan of {} groups, {} migrations: {} violation(s)\n",
         plan.groups.len(),
