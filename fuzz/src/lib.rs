@@ -25,10 +25,8 @@ pub mod fsutil;
 #[path = "../../src/inventory.rs"]
 pub mod inventory;
 
+#[path = "../../src/ganeti"]
 pub mod ganeti {
-    #[path = "../../../src/ganeti/model.rs"]
-    pub mod model;
-
-    #[path = "../../../src/ganeti/htools.rs"]
     pub mod htools;
+    pub mod model;
 }

@@ -412,9 +412,13 @@ fn expand_range(pattern: &str) -> Result<Vec<String>, RangeError> {
 
 fn parse_yaml(path: &Path, text: &str) -> Result<Parsed, AnsibleError> {
     use serde_yaml_ng::Value;
+    // The YAML parser places an error at the end of the input on the line
+    // after the last one; name the last line instead (and line 1 when it
+    // gives no place at all).
+    let last_line = text.split('\n').count();
     let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| AnsibleError::Syntax {
         path: path.to_path_buf(),
-        line: e.location().map(|l| l.line()).unwrap_or(0),
+        line: e.location().map_or(1, |l| l.line().clamp(1, last_line)),
         message: e.to_string(),
     })?;
     let mut p = Parsed::default();
@@ -933,6 +937,18 @@ all:
                 && e.contains("more than 100000 hosts"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_yaml_error_at_the_end_names_the_last_line() {
+        // Found by fuzz/fuzz_targets/ansible_yaml.rs: the parser says line 6.
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("hosts.yml");
+        std::fs::write(&p, "all:\n  varsall:\n  vars:\n    a:\n    an").unwrap();
+        match import_ansible(&p, &RoleMap::default()).unwrap_err() {
+            AnsibleError::Syntax { line, .. } => assert_eq!(line, 5),
+            e => panic!("{e}"),
+        }
     }
 
     #[test]

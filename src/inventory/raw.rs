@@ -464,8 +464,10 @@ fn field_at(text: &str, offset: usize) -> String {
             table = name.trim().to_string();
         } else if offset >= pos && offset < end.max(pos + 1) {
             if let Some((k, _)) = t.split_once('=') {
-                if !t.starts_with('#') {
-                    key = Some(k.trim().trim_matches('"').to_string());
+                let k = k.trim().trim_matches('"');
+                // `= 1` has no key: the problem is the table's (or the top's).
+                if !t.starts_with('#') && !k.is_empty() {
+                    key = Some(k.to_string());
                 }
             }
         }
@@ -605,6 +607,16 @@ port = 2222
         let p = problems(&d, "version = 1\n[[hosts]]\nname = \"a\nroles = []\n");
         assert_eq!(p[0].line, 3, "{p:?}");
         assert_eq!(p[0].field, "hosts[0].name");
+    }
+
+    #[test]
+    fn a_line_without_a_key_names_its_table() {
+        // Found by fuzz/fuzz_targets/inventory.rs: the field was "".
+        let d = dir();
+        let p = problems(&d, "=!e| s    ");
+        assert_eq!((p[0].line, p[0].field.as_str()), (1, "(top level)"), "{p:?}");
+        let p = problems(&d, "version = 1\n[ssh]\n = 2\n");
+        assert_eq!((p[0].line, p[0].field.as_str()), (3, "ssh"), "{p:?}");
     }
 
     #[test]
