@@ -20,7 +20,9 @@ mod raw;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use ansible::{import_ansible, import_ansible_text, AnsibleError, Imported, RoleMap, MAX_HOSTS};
+pub use ansible::{
+    import_ansible, import_ansible_text, AnsibleError, Imported, RoleMap, MAX_HOSTS,
+};
 
 /// The only format version this build reads.
 pub const FORMAT_VERSION: i64 = 1;

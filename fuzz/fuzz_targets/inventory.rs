@@ -9,7 +9,9 @@ use libfuzzer_sys::fuzz_target;
 use snf_upgrade::inventory::{Inventory, InventoryError, Role};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let path = site::dir().join("site.toml");
     match Inventory::parse(&path, text) {
         Ok(inv) => {
@@ -18,14 +20,20 @@ fuzz_target!(|data: &[u8]| {
                 assert!(!h.name.trim().is_empty(), "a host without a name");
                 assert!(names.insert(&h.name), "host {} listed twice", h.name);
                 if h.has_role(Role::GanetiNode) {
-                    let c = h.cluster.as_deref().expect("a ganeti-node without a cluster");
+                    let c = h
+                        .cluster
+                        .as_deref()
+                        .expect("a ganeti-node without a cluster");
                     assert!(inv.cluster(c).is_some(), "cluster {c} not defined");
                 }
                 assert_ne!(h.port, Some(0));
             }
             for c in &inv.clusters {
                 assert!(c.rapi_url.starts_with("https://"), "{}", c.rapi_url);
-                let authority = c.rapi_url["https://".len()..].split(['/', '?', '#']).next().unwrap();
+                let authority = c.rapi_url["https://".len()..]
+                    .split(['/', '?', '#'])
+                    .next()
+                    .unwrap();
                 assert!(!authority.contains('@'), "a password in {}", c.rapi_url);
             }
         }

@@ -410,6 +410,9 @@ fn expand_range(pattern: &str) -> Result<Vec<String>, RangeError> {
     Ok(out)
 }
 
+/// Adds the hosts of a pattern to a group, with their vars.
+type AddHosts<'a> = dyn FnMut(&mut Parsed, &str, &str, BTreeMap<String, String>) + 'a;
+
 fn parse_yaml(path: &Path, text: &str) -> Result<Parsed, AnsibleError> {
     use serde_yaml_ng::Value;
     // The YAML parser places an error at the end of the input on the line
@@ -467,12 +470,7 @@ fn parse_yaml(path: &Path, text: &str) -> Result<Parsed, AnsibleError> {
             }
         }
     };
-    fn group(
-        p: &mut Parsed,
-        name: &str,
-        body: &Value,
-        hosts_of: &mut dyn FnMut(&mut Parsed, &str, &str, BTreeMap<String, String>),
-    ) {
+    fn group(p: &mut Parsed, name: &str, body: &Value, hosts_of: &mut AddHosts<'_>) {
         p.group(name);
         let Value::Mapping(body) = body else { return };
         if let Some(Value::Mapping(hosts)) = body.get("hosts") {

@@ -614,7 +614,11 @@ port = 2222
         // Found by fuzz/fuzz_targets/inventory.rs: the field was "".
         let d = dir();
         let p = problems(&d, "=!e| s    ");
-        assert_eq!((p[0].line, p[0].field.as_str()), (1, "(top level)"), "{p:?}");
+        assert_eq!(
+            (p[0].line, p[0].field.as_str()),
+            (1, "(top level)"),
+            "{p:?}"
+        );
         let p = problems(&d, "version = 1\n[ssh]\n = 2\n");
         assert_eq!((p[0].line, p[0].field.as_str()), (3, "ssh"), "{p:?}");
     }
