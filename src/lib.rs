@@ -5,6 +5,7 @@
 //! apply → journal → report. Each module owns one of those jobs (see
 //! `DESIGN.md`'s table); `cli` only wires them to the command line.
 
+pub mod actions;
 pub mod checks;
 pub mod cli;
 pub mod edits;
@@ -13,6 +14,7 @@ pub mod facts;
 pub mod fsutil;
 pub mod ganeti;
 pub mod inventory;
+pub mod journal;
 pub mod planner;
 pub mod remote;
 pub mod report;

@@ -1,7 +1,7 @@
 //! Rolling upgrade planner: in which groups the nodes of a Ganeti cluster go
 //! down, and before each group the live migrations that empty it.
 //!
-//! Pure: a `Snapshot`, the nodes to upgrade and `Constraints` in, a `Plan`
+//! Pure: a `Snapshot`, the nodes to upgrade and `Constraints` in, a `RollPlan`
 //! out. No I/O, no clock, no randomness: the same input gives the same plan.
 //! Every plan satisfies the rules `validate` checks (documented there and in
 //! docs/planner.md); the tests run the validator on every plan they make.
@@ -30,7 +30,8 @@ use serde::{Deserialize, Serialize};
 use crate::ganeti::Snapshot;
 
 /// What the operator allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Constraints {
     /// At most this many nodes of the cluster down at once (0: no cap).
     pub max_parallel: usize,
@@ -59,10 +60,30 @@ impl Default for Constraints {
     }
 }
 
-/// The plan: groups in execution order. Its JSON form is stable and
-/// documented in docs/planner.md.
+/// The version of the roll plan's JSON shape; a plan of a newer version is
+/// refused rather than guessed at.
+pub const ROLL_PLAN_SCHEMA: u32 = 1;
+
+/// The roll plan of one cluster: groups in execution order, with what it was
+/// computed from (the snapshot's digest and the constraints), so that a plan
+/// can be told apart from one of another cluster state. Its JSON form is the
+/// same whatever the snapshot's source, stable and documented in
+/// docs/planner.md.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Plan {
+pub struct RollPlan {
+    /// `ROLL_PLAN_SCHEMA` of the snf-upgrade that made it (0: not said, as in
+    /// a plan translated from another tool).
+    #[serde(default)]
+    pub schema: u32,
+    /// The cluster: its inventory name, or the htools file it was read from.
+    #[serde(default)]
+    pub cluster: String,
+    /// `sha256:` of the snapshot in htools text form (`htools::digest`).
+    #[serde(default)]
+    pub snapshot_digest: String,
+    /// The constraints the plan respects.
+    #[serde(default)]
+    pub constraints: Constraints,
     pub groups: Vec<PlanGroup>,
     /// Live migrations in the whole plan (the number of moves).
     pub migrations: usize,
@@ -150,7 +171,35 @@ pub struct Stats {
     pub downtime_instances: usize,
 }
 
-impl Plan {
+/// A roll plan read back could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RollPlanError {
+    #[error("{origin}: not a roll plan in JSON: {source}")]
+    Json {
+        origin: String,
+        source: serde_json::Error,
+    },
+    #[error("{origin}: roll plan schema {found}, this snf-upgrade reads up to {ROLL_PLAN_SCHEMA}; use the snf-upgrade that made it or plan again")]
+    Schema { origin: String, found: u32 },
+}
+
+impl RollPlan {
+    /// Reads a plan from its JSON (as `plan --format json` prints one
+    /// cluster's, or a hand-made one), refusing schemas newer than ours.
+    pub fn from_json(text: &str, origin: &str) -> Result<RollPlan, RollPlanError> {
+        let plan: RollPlan = serde_json::from_str(text).map_err(|source| RollPlanError::Json {
+            origin: origin.to_string(),
+            source,
+        })?;
+        if plan.schema > ROLL_PLAN_SCHEMA {
+            return Err(RollPlanError::Schema {
+                origin: origin.to_string(),
+                found: plan.schema,
+            });
+        }
+        Ok(plan)
+    }
+
     /// Whether the plan needs downtime.
     pub fn has_downtime(&self) -> bool {
         self.groups.iter().any(|g| !g.downtime.is_empty())
@@ -167,9 +216,16 @@ impl Plan {
     }
 }
 
-/// Plans the upgrade of `upgrade` (node indices) in `snap`.
-pub fn plan(snap: &Snapshot, upgrade: &[usize], constraints: &Constraints) -> Plan {
-    schedule::plan(snap, upgrade, constraints)
+/// Plans the upgrade of `upgrade` (node indices) in `snap`. The plan names
+/// no cluster (`cluster` is left for the caller) but carries the snapshot's
+/// digest and the constraints.
+pub fn plan(snap: &Snapshot, upgrade: &[usize], constraints: &Constraints) -> RollPlan {
+    RollPlan {
+        schema: ROLL_PLAN_SCHEMA,
+        snapshot_digest: crate::ganeti::htools::digest(snap),
+        constraints: *constraints,
+        ..schedule::plan(snap, upgrade, constraints)
+    }
 }
 
 /// The nodes to upgrade by default: every node that is not offline.

@@ -9,6 +9,8 @@
 //! The lab's output folder (inventory, keys) is `$SNF_LAB_OUT`, default
 //! `/var/lib/snf-upgrade-lab/out`.
 
+#[path = "lab/actions.rs"]
+mod actions;
 #[path = "lab/discover.rs"]
 mod discover;
 #[path = "lab/edits.rs"]

@@ -34,7 +34,17 @@ fn a_plan_without_downtime_exits_0_with_the_documented_json() {
         "json",
     ]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let v = json(&out);
+    let doc = json(&out);
+    assert_eq!(doc["clusters"].as_array().unwrap().len(), 1);
+    let v = &doc["clusters"][0];
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["cluster"], f.to_str().unwrap());
+    assert_eq!(v["constraints"]["max_parallel"], 2);
+    let digest = v["snapshot_digest"].as_str().unwrap();
+    assert!(
+        digest.len() == 7 + 64 && digest.starts_with("sha256:"),
+        "{digest}"
+    );
     let groups = v["groups"].as_array().unwrap();
     assert!(groups
         .iter()
@@ -66,7 +76,10 @@ fn downtime_exits_1_unless_accepted_and_says_why() {
     assert!(text.contains("--allow-offline"), "{text}");
     let out = plan(&["--htools", f.to_str().unwrap(), "--allow-offline", "--json"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(!json(&out)["infeasible"].as_array().unwrap().is_empty());
+    assert!(!json(&out)["clusters"][0]["infeasible"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -115,7 +128,7 @@ fn check_reports_a_broken_plan() {
         "0",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    let rules: Vec<u64> = json(&out)["violations"]
+    let rules: Vec<u64> = json(&out)["clusters"][0]["violations"]
         .as_array()
         .unwrap()
         .iter()
@@ -147,4 +160,67 @@ fn check_reports_a_broken_plan() {
         String::from_utf8_lossy(&out.stdout)
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_digest_follows_the_cluster_and_newer_schemas_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("c.data");
+    let text = std::fs::read_to_string(fixture("hroller-online.data")).unwrap();
+    std::fs::write(&f, &text).unwrap();
+    let digest = || {
+        let out = plan(&["--htools", f.to_str().unwrap(), "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        json(&out)["clusters"][0]["snapshot_digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = digest();
+    assert_eq!(digest(), first, "the same cluster, the same digest");
+    // One instance stops: another cluster state, another digest.
+    let changed = text.replacen("|running|", "|ADMIN_down|", 1);
+    assert_ne!(changed, text);
+    std::fs::write(&f, changed).unwrap();
+    assert_ne!(digest(), first);
+
+    // A plan written by a newer snf-upgrade is refused, not guessed at.
+    let p = dir.path().join("plan.json");
+    let out = plan(&["--htools", f.to_str().unwrap(), "-o", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    doc["clusters"][0]["schema"] = 99.into();
+    std::fs::write(&p, doc.to_string()).unwrap();
+    let out = plan(&[
+        "--htools",
+        f.to_str().unwrap(),
+        "--check",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("schema 99"), "{err}");
+}
+
+#[test]
+fn output_file_is_replaced_atomically_keeping_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("plan.json");
+    std::fs::write(&p, "old").unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let f = fixture("hroller-online.data");
+    let out = plan(&["--htools", f.to_str().unwrap(), "-o", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    assert_eq!(doc["clusters"][0]["schema"], 1);
+    let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
 }

@@ -6,6 +6,7 @@
 //! edits, inventory), never a runtime of its own. docs/architecture.md has
 //! the layers.
 
+mod action;
 mod convert;
 mod facts;
 mod inventory;
@@ -80,6 +81,9 @@ pub enum Command {
     /// Plan the rolling upgrade of Ganeti nodes: groups that go down
     /// together and the live migrations that empty them (reads only).
     Plan(plan::PlanArgs),
+    /// Run one action (drain, migrate, ...) by hand, as a plan's step runs
+    /// it: observe, act, verify; again after a crash, it resumes.
+    Action(action::ActionArgs),
     /// Write the man pages (one per subcommand) into DIR.
     Man {
         /// Folder to write `snf-upgrade*.1` into; created if missing.
@@ -130,6 +134,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         ),
         Command::Facts(args) => facts::run(args).await,
         Command::Plan(args) => plan::run(args).await,
+        Command::Action(args) => action::run(args).await,
         Command::Man { out } => {
             write_man_pages(&out)?;
             Ok(Status::Success)

@@ -8,18 +8,18 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
 use crate::ganeti::{htools, Snapshot};
-use crate::planner::{Constraints, Plan};
+use crate::planner::{Constraints, RollPlan};
 use crate::Status;
 
-/// Plan a rolling upgrade: groups of nodes and the live migrations that
+/// RollPlan a rolling upgrade: groups of nodes and the live migrations that
 /// empty each group first. Reads only; nothing changes on any cluster.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Plan from a cluster file in htools text format (`hscan` output, the
+    /// RollPlan from a cluster file in htools text format (`hscan` output, the
     /// file `hroller -t` reads).
     #[arg(long, value_name = "FILE", required_unless_present = "inventory")]
     pub htools: Option<PathBuf>,
-    /// Plan the live Ganeti clusters of this inventory (read through RAPI).
+    /// RollPlan the live Ganeti clusters of this inventory (read through RAPI).
     #[arg(long, value_name = "FILE", conflicts_with = "htools")]
     pub inventory: Option<PathBuf>,
     /// With --inventory: only this cluster.
@@ -104,8 +104,7 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<Status> {
         if let Some(plan_file) = &args.check {
             let text = std::fs::read_to_string(plan_file)
                 .with_context(|| format!("cannot read {}", plan_file.display()))?;
-            let plan: Plan = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a plan in JSON", plan_file.display()))?;
+            let plan = plan_to_check(&text, &plan_file.display().to_string(), name)?;
             let findings = plan.check(snap, &upgrade, &constraints);
             if !findings.is_empty() {
                 status = Status::Findings;
@@ -122,7 +121,8 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<Status> {
             ));
             continue;
         }
-        let plan = crate::planner::plan(snap, &upgrade, &constraints);
+        let mut plan = crate::planner::plan(snap, &upgrade, &constraints);
+        plan.cluster = name.clone();
         let findings = plan.check(snap, &upgrade, &constraints);
         if !findings.is_empty() {
             // A planner bug: never hand out a plan that breaks a rule.
@@ -140,9 +140,10 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<Status> {
         outputs.push((name.clone(), serde_json::to_value(&plan)?, text));
     }
 
-    let json_doc = json_document(&args, &outputs);
+    let json_doc = json_document(&outputs);
     if let Some(out) = &args.output {
-        std::fs::write(out, serde_json::to_string_pretty(&json_doc)? + "\n")
+        let text = serde_json::to_string_pretty(&json_doc)? + "\n";
+        crate::fsutil::write_atomic(out, text.as_bytes(), None)
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
     match print(json, &json_doc, &outputs) {
@@ -169,20 +170,33 @@ fn print(
     stdout.flush()
 }
 
-fn json_document(
-    args: &PlanArgs,
-    outputs: &[(String, serde_json::Value, String)],
-) -> serde_json::Value {
-    if args.htools.is_some() {
-        outputs.first().map(|o| o.1.clone()).unwrap_or_default()
-    } else {
-        serde_json::json!({
-            "clusters": outputs
-                .iter()
-                .map(|(name, value, _)| serde_json::json!({"cluster": name, "plan": value}))
-                .collect::<Vec<_>>()
+/// The one JSON shape of `plan`, whatever the source: `{"clusters": [plan,
+/// ...]}`, each plan naming its cluster (docs/planner.md).
+fn json_document(outputs: &[(String, serde_json::Value, String)]) -> serde_json::Value {
+    serde_json::json!({
+        "clusters": outputs.iter().map(|(_, value, _)| value.clone()).collect::<Vec<_>>()
+    })
+}
+
+/// The plan of `cluster` in a file given to `--check`: a document as `plan`
+/// prints it (the plan naming that cluster, or its only plan), or one bare
+/// plan (e.g. translated from hroller).
+fn plan_to_check(text: &str, origin: &str, cluster: &str) -> anyhow::Result<RollPlan> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).with_context(|| format!("{origin} is not JSON"))?;
+    let Some(plans) = value.get("clusters").and_then(|c| c.as_array()) else {
+        return Ok(RollPlan::from_json(text, origin)?);
+    };
+    let pick = plans
+        .iter()
+        .find(|p| p.get("cluster").and_then(|c| c.as_str()) == Some(cluster))
+        .or(if plans.len() == 1 {
+            plans.first()
+        } else {
+            None
         })
-    }
+        .with_context(|| format!("{origin} has no plan for cluster {cluster}"))?;
+    Ok(RollPlan::from_json(&pick.to_string(), origin)?)
 }
 
 /// The node indices to upgrade: the named ones, or every online node.
@@ -237,7 +251,7 @@ async fn read_inventory(
     Ok(out)
 }
 
-fn render_findings(name: &str, findings: &[crate::planner::Violation], plan: &Plan) -> String {
+fn render_findings(name: &str, findings: &[crate::planner::Violation], plan: &RollPlan) -> String {
     let mut s = format!(
         "{name}: plan of {} groups, {} migrations: {} violation(s)\n",
         plan.groups.len(),
@@ -250,7 +264,7 @@ fn render_findings(name: &str, findings: &[crate::planner::Violation], plan: &Pl
     s
 }
 
-fn render_text(name: &str, snap: &Snapshot, plan: &Plan, c: &Constraints) -> String {
+fn render_text(name: &str, snap: &Snapshot, plan: &RollPlan, c: &Constraints) -> String {
     let st = &plan.stats;
     let nodes: usize = plan.groups.iter().map(|g| g.nodes.len()).sum();
     let mut s = format!(

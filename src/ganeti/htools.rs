@@ -245,6 +245,16 @@ pub fn parse(text: &str, file: &str) -> Result<Snapshot, ModelError> {
     Ok(snap)
 }
 
+/// The snapshot's fingerprint: `sha256:` and the hex SHA-256 of its htools
+/// text (`write`): any change of a node, an instance or a policy changes it,
+/// so a plan can be matched to the cluster state it was computed from.
+pub fn digest(snap: &Snapshot) -> String {
+    let text = write(snap);
+    let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
 /// Writes a snapshot in the text format (drained nodes are written offline,
 /// as htools itself does: neither may receive instances).
 pub fn write(snap: &Snapshot) -> String {

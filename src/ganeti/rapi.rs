@@ -569,6 +569,9 @@ pub struct Job {
     pub opresult: Vec<Value>,
     /// Opcode ids (`OP_NODE_MIGRATE`, ...), for messages.
     pub op_ids: Vec<String>,
+    /// Per opcode, what it acts on (`instance_name` or `node_name`), so a
+    /// caller can tell which of the jobs in flight concern an instance.
+    pub op_targets: Vec<String>,
 }
 
 impl Job {
@@ -608,8 +611,24 @@ impl Job {
                     .collect()
             })
             .unwrap_or_default();
+        let op_targets = value
+            .get("ops")
+            .and_then(Value::as_array)
+            .map(|ops| {
+                ops.iter()
+                    .map(|op| {
+                        ["instance_name", "node_name"]
+                            .iter()
+                            .find_map(|k| op.get(*k).and_then(Value::as_str))
+                            .unwrap_or("")
+                            .to_string()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Job {
             id,
+            op_targets,
             status: JobStatus::parse(status),
             opstatus: strings("opstatus"),
             opresult: value
@@ -983,7 +1002,8 @@ impl RapiClient {
         instance: &str,
         target: Option<&str>,
     ) -> Result<JobId, RapiError> {
-        let mut body = json!({"mode": "live", "cleanup": false});
+        // Never a failover: that would stop the instance.
+        let mut body = json!({"mode": "live", "cleanup": false, "allow_failover": false});
         if let Some(t) = target {
             body["target_node"] = json!(t);
         }
@@ -1021,6 +1041,60 @@ impl RapiClient {
             None,
         )
         .await
+    }
+
+    /// `GET /2/instances/NAME`.
+    pub async fn instance(&self, instance: &str) -> Result<InstanceInfo, RapiError> {
+        self.get(&format!("/2/instances/{}", seg(instance))).await
+    }
+
+    /// `GET /2/nodes/NAME`.
+    pub async fn node(&self, node: &str) -> Result<NodeInfo, RapiError> {
+        self.get(&format!("/2/nodes/{}", seg(node))).await
+    }
+
+    /// `GET /2/nodes/NAME/tags`.
+    pub async fn node_tags(&self, node: &str) -> Result<Vec<String>, RapiError> {
+        self.get(&format!("/2/nodes/{}/tags", seg(node))).await
+    }
+
+    /// `PUT /2/nodes/NAME/tags?tag=T`: adds one tag (a job).
+    pub async fn add_node_tag(&self, node: &str, tag: &str) -> Result<JobId, RapiError> {
+        self.submit(
+            Method::Put,
+            &format!("/2/nodes/{}/tags?tag={}", seg(node), seg(tag)),
+            None,
+        )
+        .await
+    }
+
+    /// `DELETE /2/nodes/NAME/tags?tag=T`: removes one tag (a job).
+    pub async fn remove_node_tag(&self, node: &str, tag: &str) -> Result<JobId, RapiError> {
+        self.submit(
+            Method::Delete,
+            &format!("/2/nodes/{}/tags?tag={}", seg(node), seg(tag)),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /2/jobs?bulk=1`, keeping the jobs not yet finished: what a
+    /// resumed run must re-attach to instead of submitting again.
+    pub async fn jobs_in_flight(&self) -> Result<Vec<Job>, RapiError> {
+        let path = "/2/jobs?bulk=1";
+        let value = self.transport.call(Method::Get, path, None).await?;
+        let list = value.as_array().ok_or_else(|| RapiError::Decode {
+            path: path.to_string(),
+            reason: "expected a list of jobs".into(),
+        })?;
+        let mut out = Vec::new();
+        for v in list {
+            let job = Job::from_value(v, path)?;
+            if !job.status.is_final() {
+                out.push(job);
+            }
+        }
+        Ok(out)
     }
 
     /// `GET /2/jobs/ID`.
@@ -1486,7 +1560,9 @@ pub(crate) mod tests {
         let sent = sent.sent.lock().unwrap();
         assert_eq!(
             sent[0].2,
-            Some(json!({"mode": "live", "cleanup": false, "target_node": "node3.lab.test"}))
+            Some(
+                json!({"mode": "live", "cleanup": false, "allow_failover": false, "target_node": "node3.lab.test"})
+            )
         );
     }
 

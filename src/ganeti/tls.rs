@@ -231,9 +231,12 @@ mod tests {
 
     #[test]
     fn without_a_pem_the_system_cas_refuse_a_self_signed_server() {
-        if !Path::new(SYSTEM_BUNDLE).exists() {
-            return;
-        }
+        // ca-certificates is installed by scripts/install-deps: without the
+        // bundle this test would prove nothing, so it fails instead.
+        assert!(
+            Path::new(SYSTEM_BUNDLE).exists(),
+            "{SYSTEM_BUNDLE} is missing (apt-get install ca-certificates)"
+        );
         assert!(version_with(None).is_err());
     }
 

@@ -814,19 +814,22 @@ ansible_user=root
         let node = inv.host("node02.example.org").unwrap();
         assert_eq!(node.roles, [Role::GanetiNode]);
         assert_eq!(node.cluster.as_deref(), Some("cluster.example.org"));
-        assert_eq!(node.user.as_deref(), Some("admin"));
+        assert_eq!(node.ssh.user.as_deref(), Some("admin"));
         let acc = inv.host("accounts.example.org").unwrap();
         assert_eq!(acc.address.as_deref(), Some("10.0.0.5"));
-        assert_eq!(acc.port, Some(2222));
+        assert_eq!(acc.ssh.port, Some(2222));
         assert_eq!(
-            acc.user.as_deref(),
+            acc.ssh.user.as_deref(),
             Some("deploy"),
             "group vars beat all:vars"
         );
-        assert_eq!(acc.jump.as_deref(), Some("bastion"));
+        assert_eq!(acc.ssh.jump.as_deref(), Some("bastion"));
         assert_eq!(acc.roles, [Role::Astakos, Role::Web]);
-        assert!(acc.identity_file.is_some());
-        assert_eq!(inv.host("bastion").unwrap().user.as_deref(), Some("root"));
+        assert!(acc.ssh.identity_file.is_some());
+        assert_eq!(
+            inv.host("bastion").unwrap().ssh.user.as_deref(),
+            Some("root")
+        );
         assert!(out
             .warnings
             .iter()
@@ -871,13 +874,13 @@ all:
             .host("node4.example.org")
             .unwrap()
             .has_role(Role::GanetiNode));
-        assert_eq!(inv.host("node2.example.org").unwrap().port, Some(2200));
+        assert_eq!(inv.host("node2.example.org").unwrap().ssh.port, Some(2200));
         assert_eq!(
-            inv.host("node1.example.org").unwrap().user.as_deref(),
+            inv.host("node1.example.org").unwrap().ssh.user.as_deref(),
             Some("root")
         );
         let c = inv.host("compute.example.org").unwrap();
-        assert_eq!(c.user.as_deref(), Some("admin"), "host vars win");
+        assert_eq!(c.ssh.user.as_deref(), Some("admin"), "host vars win");
         assert_eq!(c.roles, [Role::Cyclades, Role::Web]);
         assert_eq!(inv.clusters[0].name, "c1");
     }

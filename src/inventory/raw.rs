@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    Cluster, Credentials, Host, Inventory, InventoryError, Problem, Role, SshDefaults,
+    Cluster, Credentials, Host, Inventory, InventoryError, JumpHop, Problem, Role, SshSettings,
     FORMAT_VERSION,
 };
 
@@ -120,6 +120,18 @@ impl Ctx<'_> {
                 None
             }
         }
+    }
+
+    /// A ProxyJump value: every hop `[user@]host[:port]` (or a host's name).
+    fn jump(&mut self, v: &Spanned<String>, field: &str) -> Option<String> {
+        let j = self.non_empty(v, field)?;
+        for hop in j.split(',') {
+            if let Err(e) = JumpHop::parse(hop) {
+                self.at(v.span(), field, format!("jump host {e}"));
+                return None;
+            }
+        }
+        Some(j)
     }
 
     fn non_empty(&mut self, v: &Spanned<String>, field: &str) -> Option<String> {
@@ -358,19 +370,19 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Inventory, InventoryError
             .identity_file
             .as_ref()
             .map(|f| cx.existing_file(f, &field("identity_file"), "identity file"));
-        let jump = h
-            .jump
-            .as_ref()
-            .and_then(|j| cx.non_empty(j, &field("jump")));
+        let jump = h.jump.as_ref().and_then(|j| cx.jump(j, &field("jump")));
         hosts.push(Host {
             name,
             address,
             roles,
             cluster,
-            user,
-            port,
-            identity_file,
-            jump,
+            ssh: SshSettings {
+                user,
+                port,
+                identity_file,
+                jump,
+                ..Default::default()
+            },
         });
     }
 
@@ -391,7 +403,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Inventory, InventoryError
     })
 }
 
-fn ssh_defaults(cx: &mut Ctx<'_>, s: RawSsh) -> SshDefaults {
+fn ssh_defaults(cx: &mut Ctx<'_>, s: RawSsh) -> SshSettings {
     let connect_timeout =
         s.connect_timeout
             .as_ref()
@@ -406,7 +418,7 @@ fn ssh_defaults(cx: &mut Ctx<'_>, s: RawSsh) -> SshDefaults {
                     None
                 }
             });
-    SshDefaults {
+    SshSettings {
         user: s.user.as_ref().and_then(|u| cx.non_empty(u, "ssh.user")),
         port: s.port.as_ref().and_then(|p| cx.port(p, "ssh.port")),
         identity_file: s
@@ -421,7 +433,7 @@ fn ssh_defaults(cx: &mut Ctx<'_>, s: RawSsh) -> SshDefaults {
             .config
             .as_ref()
             .map(|f| cx.existing_file(f, "ssh.config", "ssh config file")),
-        jump: s.jump.as_ref().and_then(|j| cx.non_empty(j, "ssh.jump")),
+        jump: s.jump.as_ref().and_then(|j| cx.jump(j, "ssh.jump")),
         connect_timeout,
     }
 }
@@ -556,7 +568,7 @@ port = 2222
         assert_eq!(inv.hosts[0].destination(), "198.51.100.11");
         assert_eq!(inv.hosts[1].destination(), "astakos.lab.test");
         assert_eq!(inv.hosts[1].roles, [Role::Astakos, Role::Db, Role::Web]);
-        assert_eq!(inv.hosts[1].port, Some(2222));
+        assert_eq!(inv.hosts[1].ssh.port, Some(2222));
         assert_eq!(inv.ssh.identity_file, Some(d.path().join("id_ed25519")));
         assert_eq!(
             inv.clusters[0].credentials,

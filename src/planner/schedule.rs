@@ -20,7 +20,7 @@
 use crate::ganeti::{Mirror, Snapshot};
 
 use super::order::{self, Arcs};
-use super::{Constraints, Infeasible, MasterFailover, Move, MoveKind, Plan, PlanGroup, Stats};
+use super::{Constraints, Infeasible, MasterFailover, Move, MoveKind, PlanGroup, RollPlan, Stats};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum NodeState {
@@ -505,7 +505,7 @@ impl<'a> State<'a> {
 }
 
 /// Plans the upgrade; see the module doc.
-pub(super) fn plan(snap: &Snapshot, upgrade: &[usize], c: &Constraints) -> Plan {
+pub(super) fn plan(snap: &Snapshot, upgrade: &[usize], c: &Constraints) -> RollPlan {
     let n = snap.nodes.len();
     let mut in_set = vec![false; n];
     for &u in upgrade {
@@ -770,11 +770,12 @@ pub(super) fn plan(snap: &Snapshot, upgrade: &[usize], c: &Constraints) -> Plan 
     }
 
     let stats = stats(snap, &all_moves, drbd_instances, lower_bound, &groups);
-    Plan {
+    RollPlan {
         migrations: all_moves.len(),
         groups,
         infeasible,
         stats,
+        ..RollPlan::default()
     }
 }
 

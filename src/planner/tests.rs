@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::ganeti::{htools, Group, Instance, Node};
 
-fn checked(snap: &Snapshot, upgrade: &[usize], c: &Constraints) -> Plan {
+fn checked(snap: &Snapshot, upgrade: &[usize], c: &Constraints) -> RollPlan {
     let p = plan(snap, upgrade, c);
     let findings = p.check(snap, upgrade, c);
     assert!(
@@ -274,53 +274,53 @@ fn the_validator_catches_broken_plans() {
         moves,
         ..PlanGroup::default()
     };
-    let rules = |p: &Plan, s: &Snapshot, up: &[usize]| -> Vec<u8> {
+    let rules = |p: &RollPlan, s: &Snapshot, up: &[usize]| -> Vec<u8> {
         let mut r: Vec<u8> = p.check(s, up, &c).iter().map(|v| v.rule.0).collect();
         r.sort_unstable();
         r.dedup();
         r
     };
     // Rule 1: d still runs on a.
-    let p = Plan {
+    let p = RollPlan {
         groups: vec![group(&["a"], vec![])],
-        ..Plan::default()
+        ..RollPlan::default()
     };
     assert_eq!(rules(&p, &snap, &[1]), vec![1]);
     // Rule 2: both DRBD nodes down.
-    let p = Plan {
+    let p = RollPlan {
         groups: vec![group(&["a", "b"], vec![mv("e", "b", "c")])],
         migrations: 1,
-        ..Plan::default()
+        ..RollPlan::default()
     };
     assert!(rules(&p, &snap, &[1, 2]).contains(&2));
     // Rule 3: e (2048) does not fit on c (1024, with s on it).
-    let p = Plan {
+    let p = RollPlan {
         groups: vec![group(&["b"], vec![mv("e", "b", "c")])],
         migrations: 1,
-        ..Plan::default()
+        ..RollPlan::default()
     };
     assert_eq!(rules(&p, &snap, &[2]), vec![3]);
     // Rule 4: from upgraded a back to b, not upgraded.
-    let p = Plan {
+    let p = RollPlan {
         groups: vec![
             group(&["a"], vec![mv("d", "a", "b")]),
             group(&["c"], vec![mv("s", "c", "a"), mv("s", "a", "b")]),
         ],
         migrations: 3,
-        ..Plan::default()
+        ..RollPlan::default()
     };
     assert_eq!(rules(&p, &snap, &[1, 3]), vec![4]);
     // Rule 5: the cap, and a node never upgraded.
-    let p = Plan {
+    let p = RollPlan {
         groups: vec![group(&["a", "c", "m"], vec![])],
-        ..Plan::default()
+        ..RollPlan::default()
     };
     assert!(rules(&p, &snap, &[0, 1, 2, 3]).contains(&5));
     // Rule 6: a stopped instance moved.
-    let p = Plan {
+    let p = RollPlan {
         groups: vec![group(&["c"], vec![mv("s", "c", "a")])],
         migrations: 1,
-        ..Plan::default()
+        ..RollPlan::default()
     };
     assert_eq!(rules(&p, &stopped, &[3]), vec![6]);
 }
@@ -339,7 +339,7 @@ fn the_json_form_is_stable() {
     );
     assert_eq!(v["migrations"], 1);
     assert!(v["infeasible"].as_array().unwrap().is_empty());
-    let back: Plan = serde_json::from_value(v).unwrap();
+    let back: RollPlan = serde_json::from_value(v).unwrap();
     assert_eq!(back, p);
 }
 

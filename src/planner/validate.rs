@@ -24,7 +24,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{Constraints, Plan};
+use super::{Constraints, RollPlan};
 use crate::ganeti::{Mirror, Snapshot};
 
 /// Which rule a finding breaks (numbers as in the module doc).
@@ -56,7 +56,12 @@ impl fmt::Display for Violation {
 }
 
 /// Replays `plan` on `snap`; `upgrade` is the set of nodes it must upgrade.
-pub fn check(plan: &Plan, snap: &Snapshot, upgrade: &[usize], c: &Constraints) -> Vec<Violation> {
+pub fn check(
+    plan: &RollPlan,
+    snap: &Snapshot,
+    upgrade: &[usize],
+    c: &Constraints,
+) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut v = |rule: u8, group: Option<usize>, message: String| {
         out.push(Violation {
