@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
                         .expect("a ganeti-node without a cluster");
                     assert!(inv.cluster(c).is_some(), "cluster {c} not defined");
                 }
-                assert_ne!(h.port, Some(0));
+                assert_ne!(h.ssh.port, Some(0));
             }
             for c in &inv.clusters {
                 assert!(c.rapi_url.starts_with("https://"), "{}", c.rapi_url);
