@@ -6,6 +6,7 @@
 //! `DESIGN.md`'s table); `cli` only wires them to the command line.
 
 pub mod actions;
+pub mod apt_sources;
 pub mod checks;
 pub mod cli;
 pub mod edits;

@@ -9,9 +9,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("inventory", &["text", "fsutil"]),
     ("remote", &["inventory"]),
     ("ganeti", &["text", "fsutil"]),
-    ("facts", &["remote", "inventory", "text", "fsutil"]),
+    (
+        "facts",
+        &["remote", "inventory", "text", "fsutil", "apt_sources"],
+    ),
     ("planner", &["ganeti"]),
-    ("edits", &["text", "fsutil"]),
+    ("edits", &["text", "fsutil", "apt_sources"]),
     ("journal", &["actions", "text", "fsutil"]),
     (
         "actions",
@@ -19,6 +22,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("text", &[]),
     ("fsutil", &[]),
+    ("apt_sources", &[]),
 ];
 
 /// Words the planner's files may not contain: it is pure.
