@@ -8,14 +8,21 @@
 //! reads secrets (only checks that the file naming them exists), or writes a
 //! file it was not asked to write.
 
+// Explicit paths, so that fuzz/ can compile this file as a module of its own
+// (as src/edits.rs does).
+#[path = "inventory/ansible.rs"]
 mod ansible;
+#[path = "inventory/discover.rs"]
 pub mod discover;
+#[path = "inventory/raw.rs"]
 mod raw;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use ansible::{import_ansible, AnsibleError, RoleMap};
+pub use ansible::{
+    import_ansible, import_ansible_text, AnsibleError, Imported, RoleMap, MAX_HOSTS,
+};
 
 /// Jump hosts in front of jump hosts, at most (a loop ends there).
 const MAX_JUMP_DEPTH: usize = 8;
