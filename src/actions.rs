@@ -11,9 +11,13 @@
 //! the world.
 //!
 //! Families, one file each: `ganeti` (node roles, instance moves,
-//! startup/shutdown through RAPI). docs/actions.md has one row per kind.
+//! startup/shutdown through RAPI), `host` (services, reboot and wait,
+//! commands, and the cluster commands RAPI lacks, over SSH). docs/actions.md
+//! has one row per kind.
 
+pub mod apt;
 pub mod ganeti;
+pub mod host;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -23,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ganeti::{FailureKind, JobFailure, JobId, RapiClient, RapiError};
+use crate::remote::Remote;
 
 /// One action: its kind and parameters, as a plan file holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +53,75 @@ pub enum Action {
     ShutdownInstance { instance: String },
     /// Start an instance (after an offline upgrade of its node).
     StartupInstance { instance: String },
+    /// Stop a service (sysvinit script or systemd unit, as the host has);
+    /// done when none of its processes runs.
+    StopService {
+        host: String,
+        service: String,
+        /// Process names that show it runs (default: the service's name).
+        #[serde(default)]
+        processes: Vec<String>,
+    },
+    /// Start a service; done when one of its processes runs.
+    StartService {
+        host: String,
+        service: String,
+        #[serde(default)]
+        processes: Vec<String>,
+    },
+    /// Reboot a host and wait until it is back with another boot id, within
+    /// `budget_s` seconds.
+    Reboot {
+        host: String,
+        #[serde(default = "default_reboot_budget")]
+        budget_s: u64,
+    },
+    /// The runbook's escape hatch: one shell command whose exit status is
+    /// the verdict; done when it succeeded once, or when `unless` succeeds.
+    RunCommand {
+        host: String,
+        command: String,
+        #[serde(default)]
+        unless: Option<String>,
+        #[serde(default)]
+        sudo: bool,
+        #[serde(default = "default_command_timeout")]
+        timeout_s: u64,
+    },
+    /// Pause Ganeti's watcher (on the master) so that it does not act on
+    /// the instances of a node that is down.
+    WatcherPause,
+    /// Let the watcher run again.
+    WatcherResume,
+    /// Fail the master role over to `to` (a master candidate), over SSH on
+    /// `to`: RAPI has no resource for it.
+    MasterFailover { to: String },
+    /// `apt-get update` that fails when a download failed.
+    AptUpdate { host: String },
+    /// A non-interactive dist-upgrade, detached from the SSH session: no
+    /// service starts (policy-rc.d), conffiles kept, `hold` packages held,
+    /// refused before any change if it would remove a `protect` package.
+    DistUpgrade {
+        host: String,
+        #[serde(default)]
+        hold: Vec<String>,
+        #[serde(default)]
+        protect: Vec<String>,
+        #[serde(default = "default_upgrade_budget")]
+        budget_s: u64,
+    },
+}
+
+fn default_upgrade_budget() -> u64 {
+    3600
+}
+
+fn default_reboot_budget() -> u64 {
+    600
+}
+
+fn default_command_timeout() -> u64 {
+    600
 }
 
 impl Action {
@@ -62,7 +136,29 @@ impl Action {
             Action::EvacuateNode { node } => format!("evacuate {node} (live)"),
             Action::ShutdownInstance { instance } => format!("shut down {instance}"),
             Action::StartupInstance { instance } => format!("start {instance}"),
+            Action::StopService { host, service, .. } => format!("stop {service} on {host}"),
+            Action::StartService { host, service, .. } => format!("start {service} on {host}"),
+            Action::Reboot { host, .. } => format!("reboot {host}"),
+            Action::RunCommand { host, command, .. } => format!("run `{command}` on {host}"),
+            Action::WatcherPause => "pause the Ganeti watcher".into(),
+            Action::WatcherResume => "resume the Ganeti watcher".into(),
+            Action::MasterFailover { to } => format!("fail the master over to {to}"),
+            Action::AptUpdate { host } => format!("apt-get update on {host}"),
+            Action::DistUpgrade { host, .. } => format!("dist-upgrade {host}"),
         }
+    }
+
+    /// Whether it is one of the RAPI actions (else it works over SSH).
+    fn through_rapi(&self) -> bool {
+        matches!(
+            self,
+            Action::Drain { .. }
+                | Action::Undrain { .. }
+                | Action::MigrateInstance { .. }
+                | Action::EvacuateNode { .. }
+                | Action::ShutdownInstance { .. }
+                | Action::StartupInstance { .. }
+        )
     }
 
     /// How long the act may take and what may be retried.
@@ -83,6 +179,35 @@ impl Action {
             Action::ShutdownInstance { .. } | Action::StartupInstance { .. } => Policy {
                 timeout: Duration::from_secs(10 * 60),
                 attempts: 2,
+            },
+            Action::StopService { .. } | Action::StartService { .. } => Policy {
+                timeout: Duration::from_secs(3 * 60),
+                attempts: 1,
+            },
+            // The wait has its own budget; a little more for the probes.
+            Action::Reboot { budget_s, .. } => Policy {
+                timeout: Duration::from_secs(budget_s + 60),
+                attempts: 1,
+            },
+            Action::RunCommand { timeout_s, .. } => Policy {
+                timeout: Duration::from_secs(timeout_s + 30),
+                attempts: 1,
+            },
+            Action::WatcherPause | Action::WatcherResume => Policy {
+                timeout: Duration::from_secs(60),
+                attempts: 1,
+            },
+            Action::MasterFailover { .. } => Policy {
+                timeout: Duration::from_secs(10 * 60),
+                attempts: 1,
+            },
+            Action::AptUpdate { .. } => Policy {
+                timeout: Duration::from_secs(11 * 60),
+                attempts: 1,
+            },
+            Action::DistUpgrade { budget_s, .. } => Policy {
+                timeout: Duration::from_secs(budget_s + 5 * 60),
+                attempts: 1,
             },
         }
     }
@@ -106,6 +231,24 @@ pub fn is_retryable(kind: FailureKind) -> bool {
 
 /// What was seen, as name → value (versions, roles, job ids, placements).
 pub type Evidence = BTreeMap<String, Value>;
+
+/// Evidence from name → value pairs.
+pub(crate) fn ev(pairs: &[(&str, Value)]) -> Evidence {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// Wraps an SSH failure with the action it stopped.
+pub(crate) fn remote_err(
+    action: &Action,
+) -> impl Fn(crate::remote::RemoteError) -> ActionError + '_ {
+    move |e| ActionError::Remote {
+        action: action.describe(),
+        source: e,
+    }
+}
 
 /// The state of the world for one action.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -137,10 +280,14 @@ pub struct Intent {
     /// Ganeti jobs submitted, in order.
     #[serde(default)]
     pub jobs: Vec<JobId>,
-    /// Facts about the world before the act that undoing needs (e.g. the
-    /// role a node had before we drained it).
+    /// Facts about the world before the act that undoing or judging it
+    /// needs (the role a node had, the boot id before a reboot).
     #[serde(default)]
     pub before: BTreeMap<String, String>,
+    /// What the act returned, for acts the world cannot show afterwards (a
+    /// command's exit status).
+    #[serde(default)]
+    pub result: BTreeMap<String, String>,
 }
 
 /// Where intents are kept between the act and its verification: the
@@ -225,6 +372,11 @@ pub enum ActionError {
     Job { action: String, failure: JobFailure },
     #[error("{action}: {source}")]
     Rapi { action: String, source: RapiError },
+    #[error("{action}: {source}")]
+    Remote {
+        action: String,
+        source: crate::remote::RemoteError,
+    },
     /// The world does not say whether it is safe to act.
     #[error("{action}: cannot tell the state, not acting: {reason}")]
     CannotTell { action: String, reason: String },
@@ -262,9 +414,21 @@ pub struct Outcome {
     pub verified: Evidence,
 }
 
-/// What actions act on. One per cluster.
+/// What actions act on: one cluster's RAPI and the hosts of the inventory
+/// (by name; Ganeti nodes under their Ganeti names).
 pub struct World<'a> {
     pub rapi: &'a RapiClient,
+    pub hosts: &'a BTreeMap<String, Remote>,
+}
+
+impl World<'_> {
+    /// The host named `name`, or an error naming the action.
+    pub fn host(&self, name: &str, action: &Action) -> Result<&Remote, ActionError> {
+        self.hosts.get(name).ok_or_else(|| ActionError::Refused {
+            action: action.describe(),
+            reason: format!("{name} is not a host of the inventory"),
+        })
+    }
 }
 
 /// Runs one action as a step named `step` (its key in the intent store):
@@ -276,7 +440,18 @@ pub async fn run(
     world: &World<'_>,
     store: &dyn IntentStore,
 ) -> Result<Outcome, ActionError> {
-    ganeti::run(step, action, world, store).await
+    if action.through_rapi() {
+        ganeti::run(step, action, world, store).await
+    } else {
+        let policy = action.policy();
+        match tokio::time::timeout(policy.timeout, host::run(step, action, world, store)).await {
+            Ok(result) => result,
+            Err(_) => Err(ActionError::NotVerified {
+                action: action.describe(),
+                evidence: format!("did not finish within {} s", policy.timeout.as_secs()),
+            }),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -23,10 +23,11 @@ pub mod convert;
 pub mod gunicorn;
 #[path = "edits/python.rs"]
 pub mod python;
+#[path = "edits/redact.rs"]
+pub mod redact;
 #[path = "edits/settings.rs"]
 pub mod settings;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -54,6 +55,13 @@ pub enum EditError {
     /// The caller asked for something this tool does not know.
     #[error("{0}")]
     Usage(String),
+    /// Another run holds the root's lock; nothing was changed.
+    #[error("{0}")]
+    Locked(String),
+    /// A write failed part-way; what was replaced was restored (the message
+    /// says what, and what could not be).
+    #[error("{0}")]
+    RolledBack(String),
 }
 
 impl EditError {
@@ -140,8 +148,8 @@ pub struct Edited {
     pub new: String,
     /// (rule, summary) for each change made.
     pub changes: Vec<(&'static str, String)>,
-    /// (line, rule, message) for each thing a human must decide.
-    pub notes: Vec<(Option<usize>, &'static str, String)>,
+    /// (line, rule, message, stable id) for each thing a human must decide.
+    pub notes: Vec<(Option<usize>, &'static str, String, Option<&'static str>)>,
 }
 
 impl Edited {
@@ -154,7 +162,18 @@ impl Edited {
     }
 
     pub fn note(&mut self, line: Option<usize>, rule: &'static str, message: impl Into<String>) {
-        self.notes.push((line, rule, message.into()));
+        self.notes.push((line, rule, message.into(), None));
+    }
+
+    /// A note other tools act on (`check`): `id` is stable across releases.
+    pub fn note_with_id(
+        &mut self,
+        line: Option<usize>,
+        rule: &'static str,
+        id: &'static str,
+        message: impl Into<String>,
+    ) {
+        self.notes.push((line, rule, message.into(), Some(id)));
     }
 
     /// Adds this file's result to a proposal (a write when the text changed).
@@ -167,11 +186,12 @@ impl Edited {
                 summary,
             });
         }
-        for (line, rule, message) in self.notes {
+        for (line, rule, message, id) in self.notes {
             proposal.notes.push(Note {
                 file: file.clone(),
                 line,
                 rule,
+                id,
                 message,
             });
         }
@@ -204,6 +224,10 @@ pub struct Note {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
     pub rule: &'static str,
+    /// A stable name for notes other commands act on (`check` reports
+    /// these as WARN), e.g. `gunicorn-django-mode-app`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<&'static str>,
     pub message: String,
 }
 
@@ -259,12 +283,16 @@ impl Proposal {
     }
 
     /// A unified diff of every operation, in order (renames as git does).
+    /// Secret values in it are `<redacted>` (`redact`): diffs are shown.
     pub fn diff(&self) -> String {
         let mut out = String::new();
         for op in &self.ops {
             match op {
                 Op::Write { path, old, new } => {
                     let shown = shown(path);
+                    let python =
+                        path.starts_with("etc/synnefo") || path.starts_with("etc/gunicorn.d");
+                    let (old, new) = (redact::redact(old, python), redact::redact(new, python));
                     let diff = similar::TextDiff::from_lines(old.as_str(), new.as_str());
                     let text = diff
                         .unified_diff()
@@ -357,11 +385,76 @@ pub fn utc_stamp(now: std::time::SystemTime) -> String {
     )
 }
 
-/// Applies a validated proposal under `root`: backs up every touched path
-/// first, then writes each file atomically (temporary file in the same
-/// folder, fsync, rename; mode and owner kept), then renames and relinks.
-/// Returns the backup folder.
+/// The lock a `--write` run holds on its root, so two runs never interleave:
+/// `ROOT/var/backups/snf-upgrade/lock` (flock). It lives under the root, so
+/// it keys itself by the root (an offline copy has its own) and needs no
+/// path of the machine; the backups are there anyway.
+pub fn lock_path(root: &Path) -> PathBuf {
+    root.join(BACKUPS).join("lock")
+}
+
+const BACKUPS: &str = "var/backups/snf-upgrade";
+
+/// Creates `dir` and its missing parents with mode 0700 (backups hold
+/// secrets: settings with passwords and tokens).
+fn private_dir(dir: &Path) -> Result<(), EditError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| EditError::io(dir, e))?;
+    // An existing folder keeps its mode from before: tighten it.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| EditError::io(dir, e))
+}
+
+/// Takes the root's lock, or says who holds it.
+fn lock_root(root: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, EditError> {
+    use std::io::{Read, Seek, Write};
+    let path = lock_path(root);
+    private_dir(path.parent().expect("the lock has a folder"))?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| EditError::io(&path, e))?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(mut held) => {
+            // Who holds it, for the message a second run prints.
+            let _ = held.set_len(0);
+            let _ = held.rewind();
+            let _ = writeln!(held, "{}", std::process::id());
+            Ok(held)
+        }
+        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            Err(EditError::Locked(format!(
+                "another snf-upgrade convert --write (pid {}) is writing under {}; it holds {}: nothing was changed, run again when it is done",
+                pid.trim(),
+                root.display(),
+                path.display()
+            )))
+        }
+        Err((_, errno)) => Err(EditError::io(&path, errno.into())),
+    }
+}
+
+/// Applies a validated proposal under `root`, all or nothing:
+/// 1. takes the root's lock (`lock_path`);
+/// 2. checks every file is as it was read and no rename target exists;
+/// 3. backs up every touched path into a fresh 0700 folder (files and
+///    folders fsynced, with a `MANIFEST`) before any original is replaced;
+/// 4. writes each file atomically (`fsutil::write_atomic`; mode and owner
+///    kept), then renames and relinks.
+///
+/// If a step of 4 fails, what was already replaced is restored from the
+/// backups and the error says so. Returns the backup folder.
 pub fn apply(root: &Path, proposal: &Proposal) -> Result<PathBuf, EditError> {
+    let _lock = lock_root(root)?;
     // Refuse before touching anything if a file changed since it was read:
     // never clobber someone else's edit.
     for op in &proposal.ops {
@@ -385,14 +478,90 @@ pub fn apply(root: &Path, proposal: &Proposal) -> Result<PathBuf, EditError> {
             Op::Relink { .. } => {}
         }
     }
-    let backups = backup_dir(root, std::time::SystemTime::now());
+    let backups = back_up(root, proposal)?;
+    let mut done: Vec<&Op> = Vec::new();
+    let mut failure = None;
+    // Writes first, then renames and relinks (a renamed file is written
+    // under its old name first).
+    let ordered = proposal
+        .ops
+        .iter()
+        .filter(|o| matches!(o, Op::Write { .. }))
+        .chain(
+            proposal
+                .ops
+                .iter()
+                .filter(|o| !matches!(o, Op::Write { .. })),
+        );
+    for op in ordered {
+        // A failed relink may have done half its work: undo it too.
+        if !matches!(op, Op::Write { .. } | Op::Rename { .. }) {
+            done.push(op);
+        }
+        match perform(root, op) {
+            Ok(()) => {
+                if matches!(op, Op::Write { .. } | Op::Rename { .. }) {
+                    done.push(op);
+                }
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let Some(cause) = failure else {
+        return Ok(backups);
+    };
+    let mut restored = Vec::new();
+    let mut lost = Vec::new();
+    for op in done.iter().rev() {
+        match undo(root, &backups, op) {
+            Ok(()) => restored.push(op_name(op)),
+            Err(e) => lost.push(format!("{}: {e}", op_name(op))),
+        }
+    }
+    let message = if lost.is_empty() {
+        format!(
+            "{cause}; the {} change(s) already made were undone from the backups in {} ({}): every file is as before",
+            restored.len(),
+            backups.display(),
+            if restored.is_empty() { "none".to_string() } else { restored.join(", ") }
+        )
+    } else {
+        format!(
+            "{cause}; undoing from the backups in {} FAILED for {}: restore those by hand from there (undone: {})",
+            backups.display(),
+            lost.join("; "),
+            if restored.is_empty() { "none".to_string() } else { restored.join(", ") }
+        )
+    };
+    Err(EditError::RolledBack(message))
+}
+
+fn op_name(op: &Op) -> String {
+    match op {
+        Op::Write { path, .. } => shown(path),
+        Op::Rename { from, .. } => shown(from),
+        Op::Relink { from, .. } => shown(from),
+    }
+}
+
+/// Copies every path the proposal touches into a new 0700 backup folder,
+/// fsynced (files, MANIFEST, folders) before returning.
+fn back_up(root: &Path, proposal: &Proposal) -> Result<PathBuf, EditError> {
+    let base = root.join(BACKUPS);
+    private_dir(&base)?;
     // Two runs in the same second must not share a folder.
-    let backups = unique_dir(backups);
+    let stamp = backup_dir(root, std::time::SystemTime::now());
+    let backups = unique_dir(stamp);
+    private_dir(&backups)?;
     let mut manifest = String::new();
-    let mut seen = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut dirs = std::collections::BTreeSet::new();
     for op in &proposal.ops {
         for rel in op.touched() {
-            if seen.insert(rel.to_path_buf(), ()).is_some() {
+            if !seen.insert(rel.to_path_buf()) {
                 continue;
             }
             let src = root.join(rel);
@@ -400,67 +569,134 @@ pub fn apply(root: &Path, proposal: &Proposal) -> Result<PathBuf, EditError> {
                 continue; // a path that does not exist yet (rename target)
             };
             let dst = backups.join(rel);
-            if let Some(parent) = dst.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| EditError::io(&dst, e))?;
-            }
+            let parent = dst.parent().expect("under the backup folder");
+            private_dir(parent)?;
             if meta.file_type().is_symlink() {
                 let target = std::fs::read_link(&src).map_err(|e| EditError::io(&src, e))?;
                 std::os::unix::fs::symlink(&target, &dst).map_err(|e| EditError::io(&dst, e))?;
             } else {
                 std::fs::copy(&src, &dst).map_err(|e| EditError::io(&dst, e))?;
+                std::fs::File::open(&dst)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| EditError::io(&dst, e))?;
+            }
+            // Every folder from the file's up to the backups' parent.
+            let mut d = parent.to_path_buf();
+            while d.starts_with(&base) {
+                dirs.insert(d.clone());
+                if !d.pop() {
+                    break;
+                }
             }
             manifest.push_str(&format!("{}\n", shown(rel)));
         }
     }
-    if !manifest.is_empty() {
-        std::fs::write(backups.join("MANIFEST"), &manifest)
-            .map_err(|e| EditError::io(backups.join("MANIFEST"), e))?;
+    let list = backups.join("MANIFEST");
+    crate::fsutil::write_atomic(&list, manifest.as_bytes(), Some(0o600))
+        .map_err(|e| EditError::io(&list, e))?;
+    dirs.insert(backups.clone());
+    dirs.insert(base.clone());
+    for d in dirs.iter().rev() {
+        crate::fsutil::sync_dir(d).map_err(|e| EditError::io(d, e))?;
     }
-    for op in &proposal.ops {
-        if let Op::Write { path, old, new } = op {
+    if let Some(parent) = base.parent() {
+        crate::fsutil::sync_dir(parent).map_err(|e| EditError::io(parent, e))?;
+    }
+    Ok(backups)
+}
+
+/// One operation, as `apply` does it.
+fn perform(root: &Path, op: &Op) -> Result<(), EditError> {
+    match op {
+        Op::Write { path, old, new } => {
             let full = root.join(path);
             // Refuse if the file changed since it was read: never clobber.
-            let now = read_text(&shown(path), &full)?;
-            if &now != old {
+            if &read_text(&shown(path), &full)? != old {
                 return Err(EditError::Usage(format!(
-                    "{} changed while converting; run again",
+                    "{} changed while converting",
                     shown(path)
                 )));
             }
-            write_atomic(&full, new.as_bytes())?;
+            write_atomic(&full, new.as_bytes())
+        }
+        Op::Rename { from, to } => {
+            let (src, dst) = (root.join(from), root.join(to));
+            if std::fs::symlink_metadata(&dst).is_ok() {
+                return Err(EditError::Usage(format!(
+                    "{} exists; not renaming",
+                    shown(to)
+                )));
+            }
+            std::fs::rename(&src, &dst).map_err(|e| EditError::io(&src, e))?;
+            sync_parent(&dst)
+        }
+        Op::Relink {
+            from, to, target, ..
+        } => {
+            let (src, dst) = (root.join(from), root.join(to));
+            replace_link(&dst, target)?;
+            if src != dst {
+                std::fs::remove_file(&src).map_err(|e| EditError::io(&src, e))?;
+            }
+            sync_parent(&dst)
         }
     }
-    for op in &proposal.ops {
-        match op {
-            Op::Write { .. } => {}
-            Op::Rename { from, to } => {
-                let (src, dst) = (root.join(from), root.join(to));
-                if std::fs::symlink_metadata(&dst).is_ok() {
-                    return Err(EditError::Usage(format!(
-                        "{} exists; not renaming",
-                        shown(to)
-                    )));
-                }
-                std::fs::rename(&src, &dst).map_err(|e| EditError::io(&src, e))?;
+}
+
+/// Puts back what `perform(op)` changed, from the backups.
+fn undo(root: &Path, backups: &Path, op: &Op) -> Result<(), EditError> {
+    match op {
+        Op::Write { path, .. } => {
+            let saved = backups.join(path);
+            let bytes = std::fs::read(&saved).map_err(|e| EditError::io(&saved, e))?;
+            write_atomic(&root.join(path), &bytes)
+        }
+        Op::Rename { from, to } => {
+            let (src, dst) = (root.join(from), root.join(to));
+            if std::fs::symlink_metadata(&src).is_err() {
+                std::fs::rename(&dst, &src).map_err(|e| EditError::io(&dst, e))?;
             }
-            Op::Relink {
-                from, to, target, ..
-            } => {
-                let (src, dst) = (root.join(from), root.join(to));
-                let tmp = dst.with_file_name(format!(
-                    ".{}.snf-upgrade-tmp",
-                    dst.file_name().unwrap_or_default().to_string_lossy()
-                ));
-                let _ = std::fs::remove_file(&tmp);
-                std::os::unix::fs::symlink(target, &tmp).map_err(|e| EditError::io(&tmp, e))?;
-                std::fs::rename(&tmp, &dst).map_err(|e| EditError::io(&dst, e))?;
-                if src != dst {
-                    std::fs::remove_file(&src).map_err(|e| EditError::io(&src, e))?;
-                }
+            sync_parent(&src)
+        }
+        Op::Relink {
+            from,
+            old_target,
+            to,
+            ..
+        } => {
+            let (src, dst) = (root.join(from), root.join(to));
+            if src != dst
+                && std::fs::symlink_metadata(&dst).is_ok_and(|m| m.file_type().is_symlink())
+            {
+                std::fs::remove_file(&dst).map_err(|e| EditError::io(&dst, e))?;
             }
+            // A relink that failed before removing the old link left it be.
+            if std::fs::read_link(&src).ok().as_deref() != Some(old_target.as_path()) {
+                replace_link(&src, old_target)?;
+            }
+            sync_parent(&src)
         }
     }
-    Ok(backups)
+}
+
+/// Makes `link` a symlink to `target`, atomically (a temporary link renamed
+/// over it).
+fn replace_link(link: &Path, target: &Path) -> Result<(), EditError> {
+    let tmp = link.with_file_name(format!(
+        ".{}.snf-upgrade-tmp",
+        link.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp).map_err(|e| EditError::io(&tmp, e))?;
+    std::fs::rename(&tmp, link).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        EditError::io(link, e)
+    })
+}
+
+fn sync_parent(path: &Path) -> Result<(), EditError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    crate::fsutil::sync_dir(dir).map_err(|e| EditError::io(dir, e))
 }
 
 fn unique_dir(base: PathBuf) -> PathBuf {

@@ -156,15 +156,14 @@ pub async fn gather(
 ) -> Result<Facts, FactsError> {
     let cached = cache.and_then(|d| load_snapshot(d, &remote.name));
     let script = script::script_for(cached.as_ref());
-    let out = remote
-        .run_ok(&script, &RunOptions::timeout(timeout))
-        .await?;
-    let parsed = script::parse(&out.stdout_str(), cached.as_ref()).map_err(|source| {
-        FactsError::Incomplete {
+    let out = remote.run_ok(&script, &RunOptions::new(timeout)).await?;
+    // Output that does not frame exactly is refused whole: nothing of it is
+    // reported, and nothing is kept.
+    let parsed =
+        script::parse(&out.stdout, cached.as_ref()).map_err(|source| FactsError::Incomplete {
             host: remote.name.clone(),
             source,
-        }
-    })?;
+        })?;
     if let (Some(dir), Some(snap)) = (cache, &parsed.snapshot) {
         // Only a clean state is reused: an unfinished one must be audited
         // again each time.
@@ -189,8 +188,14 @@ fn snapshot_path(dir: &Path, host: &str) -> PathBuf {
     dir.join(format!("dpkg-{safe}"))
 }
 
+/// The first line of a kept package list: lists kept by a build that did
+/// not frame the script's output (and so could keep a forged one) are
+/// never read.
+const SNAPSHOT_FORMAT: &str = "snf-upgrade dpkg snapshot 2";
+
 fn load_snapshot(dir: &Path, host: &str) -> Option<DpkgSnapshot> {
     let text = std::fs::read_to_string(snapshot_path(dir, host)).ok()?;
+    let text = text.strip_prefix(SNAPSHOT_FORMAT)?.strip_prefix('\n')?;
     let (fingerprint, lines) = text.split_once('\n')?;
     Some(DpkgSnapshot {
         fingerprint: fingerprint.to_string(),
@@ -202,7 +207,7 @@ fn load_snapshot(dir: &Path, host: &str) -> Option<DpkgSnapshot> {
 fn store_snapshot(dir: &Path, host: &str, snap: &DpkgSnapshot) {
     let path = snapshot_path(dir, host);
     let ok = std::fs::create_dir_all(dir).and_then(|_| {
-        let text = format!("{}\n{}", snap.fingerprint, snap.lines);
+        let text = format!("{SNAPSHOT_FORMAT}\n{}\n{}", snap.fingerprint, snap.lines);
         crate::fsutil::write_atomic(&path, text.as_bytes(), Some(0o600))
     });
     if let Err(e) = ok {

@@ -6,6 +6,7 @@
 //! `DESIGN.md`'s table); `cli` only wires them to the command line.
 
 pub mod actions;
+pub mod apt_sources;
 pub mod checks;
 pub mod cli;
 pub mod edits;
@@ -14,6 +15,7 @@ pub mod facts;
 pub mod fsutil;
 pub mod ganeti;
 pub mod inventory;
+pub mod journal;
 pub mod planner;
 pub mod remote;
 pub mod report;

@@ -20,7 +20,19 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
-pub use ssh::{ControlDir, SshTarget};
+pub use crate::inventory::SshTarget;
+use ssh::Mux;
+pub use ssh::{ControlDir, SERVER_ALIVE_COUNT_MAX, SERVER_ALIVE_INTERVAL};
+
+/// How long a kept master may take to answer its alive check.
+const MUX_CHECK_DEADLINE: Duration = Duration::from_secs(2);
+
+/// How long a kept master may take to open a session. A master whose host
+/// is gone (no FIN, no RST) accepts the request and never answers: after
+/// this the host is named unreachable (nothing was started on it), well
+/// before its keepalives would drop it, so a new command learns it within
+/// 15 s, as a fresh connection would (ConnectTimeout 10 s).
+const MUX_OPEN_DEADLINE: Duration = Duration::from_secs(4);
 
 /// How a host is reached.
 #[derive(Debug, Clone)]
@@ -72,29 +84,40 @@ impl Output {
     }
 }
 
-/// How to run one command.
-#[derive(Debug, Clone, Default)]
+/// How to run one command. Every command has a deadline: there is no way
+/// to make one without it.
+#[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Kill the command (here and, through coreutils `timeout`, on the host)
-    /// after this long.
-    pub timeout: Option<Duration>,
-    /// Run as root: directly when the SSH user is root, else via `sudo -n`.
-    pub sudo: bool,
-    /// Fed to the command's stdin (otherwise stdin is empty).
-    pub stdin: Option<Vec<u8>>,
+    timeout: Duration,
+    sudo: bool,
+    stdin: Option<Vec<u8>>,
 }
 
 impl RunOptions {
-    pub fn timeout(t: Duration) -> Self {
+    /// Kill the command (here and, through coreutils `timeout`, on the host)
+    /// after `timeout`.
+    pub fn new(timeout: Duration) -> Self {
         RunOptions {
-            timeout: Some(t),
-            ..Default::default()
+            timeout,
+            sudo: false,
+            stdin: None,
         }
     }
 
+    /// Run as root: directly when the SSH user is root, else via `sudo -n`.
     pub fn sudo(mut self) -> Self {
         self.sudo = true;
         self
+    }
+
+    /// Feed `data` to the command's stdin (otherwise stdin is empty).
+    pub fn stdin(mut self, data: Vec<u8>) -> Self {
+        self.stdin = Some(data);
+        self
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 }
 
@@ -193,23 +216,18 @@ pub fn sh_quote(s: &str) -> String {
 
 /// The command line the remote shell runs for `command` under `opts`.
 fn wrap(command: &str, opts: &RunOptions) -> String {
-    let inner = match opts.timeout {
-        // Also on the host, so a killed ssh does not leave the command
-        // running; a second later than here, so the local timeout fires first.
-        Some(t) => format!(
-            "timeout -k 5 {} sh -c {}",
-            t.as_secs().max(1) + 1,
-            sh_quote(command)
-        ),
-        None => format!("sh -c {}", sh_quote(command)),
-    };
+    // Also on the host, so a killed ssh does not leave the command running;
+    // a second later than here, so the local timeout fires first.
+    let inner = format!(
+        "timeout -k 5 {} sh -c {}",
+        opts.timeout.as_secs().max(1) + 1,
+        sh_quote(command)
+    );
     if opts.sudo {
         format!("if [ \"$(id -u)\" = 0 ]; then exec {inner}; else exec sudo -n -- {inner}; fi")
-    } else if opts.timeout.is_some() {
+    } else {
         // exec: the login shell need not fork to run it.
         format!("exec {inner}")
-    } else {
-        command.to_string()
     }
 }
 
@@ -237,7 +255,7 @@ impl Remote {
             .map(|h| {
                 Remote::new(
                     h.name.clone(),
-                    Transport::Ssh(SshTarget::from_inventory(inv, h)),
+                    Transport::Ssh(inv.ssh_target(h)),
                     control.clone(),
                 )
             })
@@ -285,27 +303,13 @@ impl Remote {
         };
         // A live master: ask it directly (no ssh process). Otherwise, or if
         // it refuses, start ssh, which also makes the master.
+        let mut mux = Mux::Use;
         let mut mux_session = None;
         if let Transport::Ssh(t) = &self.transport {
             if let Some(sock) = t.control_socket(&self.control) {
-                if let Ok(Some(stream)) = mux::connect(&sock).await {
-                    let open = mux::open_session(stream, &wrapped, opts.stdin.is_some());
-                    // A master whose connection died hangs here until its
-                    // keepalives give up: the command's timeout covers it.
-                    let opened = match opts.timeout {
-                        Some(t) => tokio::time::timeout(t, open).await.map_err(|_| {
-                            RemoteError::Timeout {
-                                host: self.name.clone(),
-                                command: command.to_string(),
-                                after: t,
-                            }
-                        })?,
-                        None => open.await,
-                    };
-                    match opened {
-                        Ok(s) => mux_session = Some(s),
-                        Err(e) => tracing::debug!(host = %self.name, "mux: {e}; starting ssh"),
-                    }
+                match self.through_master(&sock, &wrapped, opts, command).await? {
+                    Ok(s) => mux_session = Some(s),
+                    Err(m) => mux = m,
                 }
             }
         }
@@ -330,7 +334,7 @@ impl Remote {
                     }
                     Transport::Ssh(t) => {
                         let log = self.control.log_file();
-                        (t.command(&self.control, &log, &wrapped), Some(log))
+                        (t.command(&self.control, &log, mux, &wrapped), Some(log))
                     }
                 };
                 (spawn(cmd, opts.stdin.is_some())?, log)
@@ -386,27 +390,32 @@ impl Remote {
             Ok::<Output, std::io::Error>(out)
         };
         let started = std::time::Instant::now();
-        let result = match opts.timeout {
-            Some(t) => match tokio::time::timeout(t, work).await {
-                Ok(r) => r,
-                Err(_) => {
-                    if let Some(log) = &log {
-                        let _ = std::fs::remove_file(log);
-                    }
-                    return Err(RemoteError::Timeout {
-                        host: self.name.clone(),
-                        command: command.to_string(),
-                        after: t,
-                    });
-                }
-            },
-            None => work.await,
-        };
-        let ssh_log = log.as_ref().map(|l| {
+        let t = opts.timeout;
+        let result = tokio::time::timeout(t, work).await;
+        // What ssh (and each jump host's ssh) said; the files go either way.
+        let said = |l: &Path| {
             let text = std::fs::read_to_string(l).unwrap_or_default();
             let _ = std::fs::remove_file(l);
             text
-        });
+        };
+        let logs = match (&self.transport, &log) {
+            (Transport::Ssh(target), Some(l)) => Some((
+                said(l),
+                target
+                    .hop_logs(l)
+                    .iter()
+                    .map(|h| said(h))
+                    .collect::<Vec<_>>(),
+            )),
+            _ => None,
+        };
+        let Ok(result) = result else {
+            return Err(RemoteError::Timeout {
+                host: self.name.clone(),
+                command: command.to_string(),
+                after: t,
+            });
+        };
         let out = match result {
             Ok(out) => out,
             // The master lost the connection mid-command.
@@ -419,20 +428,19 @@ impl Remote {
             Err(e) => return Err(io_err(e)),
         };
         // 124: the host-side `timeout` won the race against ours.
-        if let Some(t) = opts.timeout {
-            if out.status == 124 && started.elapsed() >= t {
-                return Err(RemoteError::Timeout {
-                    host: self.name.clone(),
-                    command: command.to_string(),
-                    after: t,
-                });
-            }
+        if out.status == 124 && started.elapsed() >= t {
+            return Err(RemoteError::Timeout {
+                host: self.name.clone(),
+                command: command.to_string(),
+                after: t,
+            });
         }
-        if let (Transport::Ssh(t), Some(log)) = (&self.transport, ssh_log) {
+        if let (Transport::Ssh(t), Some((log, hops))) = (&self.transport, logs) {
             // 255 is ssh's own failure only when ssh said something; a
             // remote command may exit 255 too.
-            if out.status == 255 && !log.trim().is_empty() {
-                return Err(t.classify(&self.name, &log));
+            let hop_said = hops.iter().any(|h| !h.trim().is_empty());
+            if out.status == 255 && (!log.trim().is_empty() || hop_said) {
+                return Err(t.classify(&self.name, &log, &hops));
             }
             if !log.trim().is_empty() {
                 tracing::debug!(host = %self.name, ssh = %log.trim(), "ssh said");
@@ -449,6 +457,60 @@ impl Remote {
             }
         }
         Ok(out)
+    }
+
+    /// Runs `wrapped` through the kept master at `sock`, if one answers.
+    /// `Ok(Err(mux))`: no session; start `ssh` with `mux` (bypassing a
+    /// master that is up but does not answer its alive check). An error:
+    /// the master took the request and never opened the session, which is
+    /// what a master to a vanished host does.
+    async fn through_master(
+        &self,
+        sock: &Path,
+        wrapped: &str,
+        opts: &RunOptions,
+        command: &str,
+    ) -> Result<Result<mux::MuxSession, Mux>, RemoteError> {
+        let Ok(Some(mut stream)) = mux::connect(sock).await else {
+            return Ok(Err(Mux::Use));
+        };
+        let greeted = async {
+            mux::hello(&mut stream).await?;
+            mux::alive_check(&mut stream).await
+        };
+        match tokio::time::timeout(MUX_CHECK_DEADLINE.min(opts.timeout), greeted).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                // Gone (or going) away: ssh makes a new one.
+                tracing::debug!(host = %self.name, "mux: {e}; starting ssh");
+                return Ok(Err(Mux::Use));
+            }
+            Err(_) => {
+                tracing::debug!(host = %self.name, "mux: the master does not answer; a connection of its own");
+                return Ok(Err(Mux::Bypass));
+            }
+        }
+        let open = mux::open_session(stream, wrapped, opts.stdin.is_some());
+        let deadline = MUX_OPEN_DEADLINE.min(opts.timeout);
+        match tokio::time::timeout(deadline, open).await {
+            Ok(Ok(s)) => Ok(Ok(s)),
+            Ok(Err(e)) => {
+                tracing::debug!(host = %self.name, "mux: {e}; starting ssh");
+                Ok(Err(Mux::Use))
+            }
+            Err(_) if deadline < MUX_OPEN_DEADLINE => Err(RemoteError::Timeout {
+                host: self.name.clone(),
+                command: command.to_string(),
+                after: deadline,
+            }),
+            Err(_) => Err(RemoteError::Unreachable {
+                host: self.name.clone(),
+                detail: format!(
+                    "the kept connection to it did not open a session within {}s; it may be down or cut off",
+                    deadline.as_secs()
+                ),
+            }),
+        }
     }
 
     /// Writes `data` to `path` atomically: a temporary file in the same
@@ -481,9 +543,9 @@ impl Remote {
              cat > \"$t\"; {owner_cmd}; {mode_cmd}; sync -- \"$t\" 2>/dev/null || true; \
              mv -f -- \"$t\" \"$f\"; trap - EXIT"
         );
-        let mut o = opts.clone();
-        o.stdin = Some(data.to_vec());
-        let out = self.run(&script, &o).await?;
+        let out = self
+            .run(&script, &opts.clone().stdin(data.to_vec()))
+            .await?;
         if out.success() {
             Ok(())
         } else {
@@ -622,6 +684,10 @@ pub fn default_control_path() -> PathBuf {
 mod tests {
     use super::*;
 
+    fn opts() -> RunOptions {
+        RunOptions::new(Duration::from_secs(30))
+    }
+
     fn rt() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -645,7 +711,7 @@ mod tests {
     fn local_run_captures_both_streams_and_status() {
         let r = Remote::local("here");
         let out = rt()
-            .block_on(r.run("echo out; echo err >&2; exit 3", &RunOptions::default()))
+            .block_on(r.run("echo out; echo err >&2; exit 3", &opts()))
             .unwrap();
         assert_eq!(out.status, 3);
         assert_eq!(out.stdout, b"out\n");
@@ -660,7 +726,7 @@ mod tests {
         let out = rt()
             .block_on(r.run_streaming(
                 "for i in 1 2 3; do echo $i; done; printf tail",
-                &RunOptions::default(),
+                &opts(),
                 Some(&mut cb),
             ))
             .unwrap();
@@ -674,7 +740,7 @@ mod tests {
         let r = Remote::local("here");
         let t = std::time::Instant::now();
         let e = rt()
-            .block_on(r.run("sleep 20", &RunOptions::timeout(Duration::from_secs(1))))
+            .block_on(r.run("sleep 20", &RunOptions::new(Duration::from_secs(1))))
             .unwrap_err();
         assert!(matches!(e, RemoteError::Timeout { .. }), "{e}");
         assert!(t.elapsed() < Duration::from_secs(5));
@@ -683,10 +749,7 @@ mod tests {
     #[test]
     fn stdin_is_fed() {
         let r = Remote::local("here");
-        let opts = RunOptions {
-            stdin: Some(b"abc".to_vec()),
-            ..Default::default()
-        };
+        let opts = opts().stdin(b"abc".to_vec());
         let out = rt().block_on(r.run("tr a-z A-Z", &opts)).unwrap();
         assert_eq!(out.stdout, b"ABC");
     }
@@ -701,19 +764,16 @@ mod tests {
         let r = Remote::local("here");
         let ps = p.to_str().unwrap();
         let rt = rt();
-        rt.block_on(r.upload(ps, b"new\n", None, None, &RunOptions::default()))
+        rt.block_on(r.upload(ps, b"new\n", None, None, &opts()))
             .unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"new\n");
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, 0o640);
-        assert_eq!(
-            rt.block_on(r.download(ps, &RunOptions::default())).unwrap(),
-            b"new\n"
-        );
+        assert_eq!(rt.block_on(r.download(ps, &opts())).unwrap(), b"new\n");
         // No temporary file is left behind.
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
         let e = rt
-            .block_on(r.download("/nonexistent/x", &RunOptions::default()))
+            .block_on(r.download("/nonexistent/x", &opts()))
             .unwrap_err();
         assert!(matches!(e, RemoteError::Failed { .. }), "{e}");
     }
@@ -721,7 +781,7 @@ mod tests {
     #[test]
     fn sudo_wrapper_runs_as_root_directly() {
         // As root (CI), the wrapper must not call sudo at all.
-        let w = wrap("id -u", &RunOptions::default().sudo());
+        let w = wrap("id -u", &opts().sudo());
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(&w)
@@ -744,7 +804,7 @@ mod tests {
         let remotes: Vec<Remote> = (0..6).map(|i| Remote::local(format!("h{i}"))).collect();
         let res = rt().block_on(fan_out(remotes, 2, |r| async move {
             let n: usize = r.name[1..].parse().unwrap();
-            r.run_ok(&format!("exit {}", n % 2), &RunOptions::default())
+            r.run_ok(&format!("exit {}", n % 2), &opts())
                 .await
                 .map(|_| n)
         }));

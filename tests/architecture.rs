@@ -9,15 +9,20 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("inventory", &["text", "fsutil"]),
     ("remote", &["inventory"]),
     ("ganeti", &["text", "fsutil"]),
-    ("facts", &["remote", "inventory", "text", "fsutil"]),
+    (
+        "facts",
+        &["remote", "inventory", "text", "fsutil", "apt_sources"],
+    ),
     ("planner", &["ganeti"]),
-    ("edits", &["text", "fsutil"]),
+    ("edits", &["text", "fsutil", "apt_sources"]),
+    ("journal", &["actions", "text", "fsutil"]),
     (
         "actions",
         &["ganeti", "remote", "edits", "inventory", "text", "fsutil"],
     ),
     ("text", &[]),
     ("fsutil", &[]),
+    ("apt_sources", &[]),
 ];
 
 /// Words the planner's files may not contain: it is pure.

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use std::os::unix::fs::PermissionsExt;
+
 use serde_json::{json, Value};
 
 fn data(rel: &str) -> PathBuf {
@@ -159,11 +161,16 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
 const PYTHON: &str = "/usr/bin/python3";
 
 fn probe(mode: &str, target: &Path) -> Value {
+    probe_with(mode, target, &[])
+}
+
+fn probe_with(mode: &str, target: &Path, extra: &[&str]) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/settings_probe.py");
     let o = Command::new(PYTHON)
         .arg(&script)
         .arg(mode)
         .arg(target)
+        .args(extra)
         .output()
         .unwrap_or_else(|e| panic!("{PYTHON}: {e} (scripts/install-deps installs it)"));
     assert!(
@@ -243,6 +250,15 @@ fn diff_changes_nothing_write_applies_and_a_second_run_finds_nothing() {
         .join("etc/apache2/sites-enabled/synnefo-ssl")
         .is_symlink());
     assert!(read(&backups.join("MANIFEST")).contains("/etc/gunicorn.d/synnefo\n"));
+    // Backups hold secrets: private folders.
+    for dir in [
+        backups.clone(),
+        root.join("var/backups/snf-upgrade"),
+        backups.join("etc/synnefo"),
+    ] {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", dir.display());
+    }
     let sites = root.join("etc/apache2/sites-enabled");
     assert_eq!(
         std::fs::read_link(sites.join("synnefo-ssl.conf")).unwrap(),
@@ -260,6 +276,152 @@ fn diff_changes_nothing_write_applies_and_a_second_run_finds_nothing() {
     );
     assert_eq!(text(&o.stdout), "");
     assert!(text(&o.stderr).contains("nothing to change"));
+}
+
+/// Every path under `root` but the tool's own state (backups, lock).
+fn config_snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
+    let mut s = snapshot(root);
+    s.retain(|p, _| !p.starts_with("var/backups/snf-upgrade"));
+    s
+}
+
+#[test]
+fn a_second_write_while_the_lock_is_held_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    snf_deploy_root(root);
+    let before = config_snapshot(root);
+    let lock = root.join("var/backups/snf-upgrade/lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(&lock).unwrap();
+    let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .unwrap();
+    let o = convert(root, &["--write"]);
+    assert_eq!(code(&o), 5, "lock held: {}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("another snf-upgrade convert --write"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(config_snapshot(root), before);
+    // No backup folder either.
+    assert_eq!(
+        std::fs::read_dir(lock.parent().unwrap()).unwrap().count(),
+        1
+    );
+    drop(held);
+    let o = convert(root, &["--write"]);
+    assert_eq!(
+        code(&o),
+        1,
+        "after the lock is released: {}",
+        text(&o.stderr)
+    );
+}
+
+/// A write that fails part-way (here the relinks in sites-enabled, after
+/// every file and rename: a read-only bind mount, which stops root too)
+/// restores everything already replaced, from the backups, and says so.
+#[test]
+fn a_failure_part_way_restores_what_was_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    snf_deploy_root(root);
+    let before = config_snapshot(root);
+    let sites = root.join("etc/apache2/sites-enabled");
+    let o = Command::new("unshare")
+        .args(["--mount", "--map-root-user", "sh", "-c"])
+        .arg(
+            "mount --bind \"$1\" \"$1\" && mount -o remount,ro,bind \"$1\" && shift && exec \"$@\"",
+        )
+        .arg("sh")
+        .arg(&sites)
+        .arg(env!("CARGO_BIN_EXE_snf-upgrade"))
+        .args(["convert", "--write", "--root"])
+        .arg(root)
+        .output()
+        .unwrap();
+    let err = text(&o.stderr);
+    assert_eq!(code(&o), 2, "{err}");
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert!(err.contains("were undone from the backups in"), "{err}");
+    assert!(
+        err.contains("/etc/gunicorn.d/synnefo"),
+        "names what it restored: {err}"
+    );
+    assert_eq!(config_snapshot(root), before, "not all restored: {err}");
+    // The backups are still there for the operator.
+    let backups = root.join("var/backups/snf-upgrade");
+    assert!(std::fs::read_dir(&backups).unwrap().any(|e| e
+        .unwrap()
+        .path()
+        .join("MANIFEST")
+        .is_file()));
+}
+
+/// Secret values near a change (in a hunk's context or in the change
+/// itself) never reach the diff or the JSON.
+#[test]
+fn diffs_and_json_never_show_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    snf_deploy_root(root);
+    // snf-deploy's placeholders, filled in as on a real site.
+    let secrets = [
+        ("%CYCLADES_SERVICE_TOKEN%", "0a1b2c-service-token"),
+        ("%SYNNEFO_RABBITMQ_PASSWD%", "rabbit-pw-77"),
+        ("%STATS_SECRET%", "stats-secret-99"),
+        ("%CYCLADES_SECRET%", "cyclades-secret-42"),
+    ];
+    let cyclades = root.join("etc/synnefo/cyclades.conf");
+    let mut t = read(&cyclades);
+    for (k, v) in secrets {
+        t = t.replace(k, v);
+    }
+    std::fs::write(&cyclades, t).unwrap();
+    // A local file where the change sits among DATABASES and SECRET_KEY.
+    put(
+        root,
+        "etc/synnefo/99-local.conf",
+        "DATABASES = {\n    'default': {\n        'ENGINE': 'django.db.backends.postgresql_psycopg2',\n        'PASSWORD': 'db-pw-1234',\n    }\n}\nVMAPI_CACHE_BACKEND = 'memcached://127.0.0.1:11211/'\nSECRET_KEY = 'django-secret-5678'\nASTAKOS_AUTH_TOKEN = \"astakos-token-1\"\n",
+    );
+    put(
+        root,
+        "etc/apt/sources.list.d/private.list",
+        "deb https://apt-user:apt-pw-31@apt.example.org/debian wheezy main\n",
+    );
+    let diff = convert(root, &[]);
+    let json = convert(root, &["--json"]);
+    let shown = format!(
+        "{}{}{}",
+        text(&diff.stdout),
+        text(&diff.stderr),
+        text(&json.stdout)
+    );
+    assert!(
+        text(&diff.stdout).contains("-VMAPI_CACHE_BACKEND"),
+        "{shown}"
+    );
+    for secret in [
+        "0a1b2c-service-token",
+        "rabbit-pw-77",
+        "db-pw-1234",
+        "django-secret-5678",
+        "astakos-token-1",
+        "apt-pw-31",
+        "apt-user",
+    ] {
+        assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
+    }
+    for redacted in [
+        "CYCLADES_SERVICE_TOKEN = '<redacted>'",
+        "'PASSWORD': '<redacted>'",
+        "SECRET_KEY = '<redacted>'",
+        "https://<redacted>@apt.example.org/debian",
+    ] {
+        assert!(shown.contains(redacted), "{redacted} missing:\n{shown}");
+    }
+    // The files themselves keep their secrets.
+    assert!(read(&root.join("etc/synnefo/99-local.conf")).contains("db-pw-1234"));
 }
 
 #[test]
@@ -557,6 +719,14 @@ fn gunicorn_configs_become_the_guide_example_up_to_site_values() {
             read(&c0181("snf-stats-app/examples/stats.gunicorn")),
         ),
         ("pithos-doc", pithos_doc.to_string()),
+        // django mode took the settings as a positional argument.
+        (
+            "positional",
+            pithos_doc.replace(
+                "    '--timeout=43200'\n",
+                "    '--timeout=43200',\n    '/usr/lib/python2.7/dist-packages/synnefo/settings.py',\n",
+            ),
+        ),
     ];
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
@@ -580,7 +750,15 @@ fn gunicorn_configs_become_the_guide_example_up_to_site_values() {
         assert_eq!(after["working_dir"], guide["working_dir"], "{name}");
         // The site's own values (user, group, args) kept; the WSGI module last.
         assert_eq!(after["user"], old["user"], "{name}");
-        let mut want_args = old["args"].as_array().unwrap().clone();
+        // ... but for the settings positional: gunicorn 19 takes exactly
+        // one positional argument, the WSGI module.
+        let mut want_args: Vec<Value> = old["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a.as_str().is_some_and(|a| a.starts_with('-')))
+            .cloned()
+            .collect();
         want_args.push(json!("synnefo.webproject.wsgi"));
         assert_eq!(after["args"], Value::Array(want_args), "{name}");
         assert_eq!(
@@ -700,6 +878,36 @@ fn converted_caches_work_in_django_and_memcached() {
     }
     assert_eq!(r["vmapi"]["key"], json!("vmapi:1:probe"));
     assert_eq!(r["VMPassword"]["key"], json!("vmpassword:1:probe"));
+}
+
+/// A legacy `timeout=0` kept memcached entries forever in 0.18.1 (Django 1.4
+/// handed the 0 to memcached): the converted caches must keep them too, not
+/// drop them at once as Django 1.7's `TIMEOUT: 0` would.
+#[test]
+fn converted_zero_timeout_keeps_entries_in_memcached() {
+    let m = Memcached::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    put(
+        root,
+        "etc/synnefo/cyclades.conf",
+        &format!(
+            "CACHE_BACKEND = 'memcached://127.0.0.1:{}/?timeout=0'\n",
+            m.port
+        ),
+    );
+    let o = convert(root, &["--write"]);
+    assert!(code(&o) <= 1, "{}", text(&o.stderr));
+    let r = probe_with("django", &root.join("etc/synnefo"), &["3"]);
+    for alias in ["vmapi", "VMPassword"] {
+        let value = json!(format!("value of {alias}"));
+        assert_eq!(r[alias]["default_timeout"], Value::Null, "{alias}: {r}");
+        assert_eq!(r[alias]["in_memcached"], value, "{alias}: {r}");
+        assert_eq!(
+            r[alias]["after_wait"], value,
+            "{alias}: gone after 3 s: {r}"
+        );
+    }
 }
 
 #[test]
@@ -850,6 +1058,29 @@ fn apache_loads_the_converted_sites() {
             &format!("../sites-available/{site}"),
         );
     }
+    // Shapes real sites have: a plain file (not a link, no .conf) created in
+    // sites-enabled, and a conf snippet enabled as 2.4 does, including a
+    // file relative to ServerRoot; all with the old header.
+    put(
+        root,
+        "etc/apache2/sites-enabled/api",
+        "<VirtualHost *:8443>\n  ServerName api.example.org\n  RequestHeader set X-Forwarded-Protocol \"https\"\n</VirtualHost>\n",
+    );
+    put(
+        root,
+        "etc/apache2/conf-available/synnefo-proxy.conf",
+        "<IfModule mod_headers.c>\n  Include snippets/forwarded.inc\n</IfModule>\n",
+    );
+    put(
+        root,
+        "etc/apache2/snippets/forwarded.inc",
+        "RequestHeader set X-Forwarded-Protocol https\n",
+    );
+    link(
+        root,
+        "etc/apache2/conf-enabled/synnefo-proxy.conf",
+        "../conf-available/synnefo-proxy.conf",
+    );
     // Before: Apache 2.4 does not even load the wheezy-style sites.
     let o = apache2ctl(&conf, &["-t", "-D", "DUMP_VHOSTS"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -872,9 +1103,39 @@ fn apache_loads_the_converted_sites() {
         "the plain site is loaded: {vhosts}"
     );
     assert!(vhosts.contains("*:443"), "{vhosts}");
+    assert!(
+        vhosts.contains("api.example.org"),
+        "the plain file is loaded: {vhosts}"
+    );
     let ssl = read(&conf.join("sites-available/synnefo-ssl.conf"));
     assert!(ssl.contains("RequestHeader set X-Forwarded-Proto \"https\""));
     assert!(!ssl.contains("X-Forwarded-Protocol"), "never both headers");
+    // No file Apache loads sets the old header, as Apache itself lists them.
+    let o = apache2ctl(&conf, &["-t", "-D", "DUMP_INCLUDES"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let loaded: Vec<PathBuf> = text(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(") ").map(|(_, p)| PathBuf::from(p.trim())))
+        .collect();
+    for want in [
+        "sites-enabled/api.conf",
+        "snippets/forwarded.inc",
+        "conf-enabled/synnefo-proxy.conf",
+    ] {
+        assert!(
+            loaded.contains(&conf.join(want)),
+            "{want} not loaded: {loaded:?}"
+        );
+    }
+    for file in &loaded {
+        let t = read(file);
+        assert!(
+            !t.contains("X-Forwarded-Protocol"),
+            "{} still sets the old header",
+            file.display()
+        );
+    }
+    assert!(read(&conf.join("snippets/forwarded.inc")).contains("X-Forwarded-Proto https"));
 }
 
 // ---------------------------------------------------------------- corpus

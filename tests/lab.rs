@@ -49,6 +49,13 @@ pub fn lab_out() -> PathBuf {
     out
 }
 
+/// The RAPI configuration of the lab's cluster, from its inventory.
+pub fn lab_rapi_config(out: &std::path::Path) -> snf_upgrade::ganeti::RapiConfig {
+    let inv = snf_upgrade::inventory::Inventory::load(&out.join("site.toml"))
+        .expect("the lab's inventory is valid");
+    snf_upgrade::cli::rapi_config(&inv.clusters[0]).expect("RAPI config")
+}
+
 /// `lab/lab` of this repository (`SNF_LAB` overrides).
 pub fn lab_script() -> PathBuf {
     std::env::var_os("SNF_LAB")

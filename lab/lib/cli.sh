@@ -74,7 +74,8 @@ cmd_up() {
   bridge_up
   proxy_up
   build_roots
-  log "roots ready ($((SECONDS - t0)) s)"
+  guest_image_build
+  log "roots and guest image ready ($((SECONDS - t0)) s)"
   keys_make "$nodes"
   host_table "$nodes" >"$(hosts_file)"
   mkdir -p "$LAB_STATE/shared-file-storage"
@@ -92,6 +93,7 @@ cmd_up() {
   cluster_form "$nodes"
   write_known_hosts
   write_inventory
+  write_probes
   for name in $(all_hosts); do
     lab_ssh "$name" true || die "SSH to $name with the lab's key and known_hosts failed"
   done

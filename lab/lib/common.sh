@@ -83,7 +83,8 @@ require_tools() {
   local missing=() t pkg
   for t in mmdebstrap:mmdebstrap apt-cacher-ng:apt-cacher-ng ip:iproute2 ssh:openssh-client \
     ssh-keygen:openssh-client ssh-keyscan:openssh-client openssl:openssl curl:curl \
-    unshare:util-linux nsenter:util-linux flock:util-linux setsid:util-linux pgrep:procps; do
+    unshare:util-linux nsenter:util-linux flock:util-linux setsid:util-linux pgrep:procps \
+    cpio:cpio dpkg-deb:dpkg; do
     command -v "${t%%:*}" >/dev/null 2>&1 || [[ -x /usr/sbin/${t%%:*} ]] || missing+=("${t#*:}")
   done
   if ((${#missing[@]})); then
@@ -101,7 +102,7 @@ host_exec() {
   # must not hold the caller's lock.
   (
     close_fds
-    exec nsenter -t "$p" -m -u -n -p -i -r -w env -i HOME=/root TERM="${TERM:-dumb}" \
+    exec nsenter -t "$p" -m -u -n -p -i -T -r -w env -i HOME=/root TERM="${TERM:-dumb}" \
       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"
   )
 }

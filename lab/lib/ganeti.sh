@@ -12,9 +12,10 @@ cluster_form() { # NODE_COUNT
   local n=$1 i t0=$SECONDS k=$LAB_STATE/keys
   local storage=diskless,file
   [[ -d $LAB_STATE/shared-file-storage ]] && storage+=,sharedfile
-  gnt gnt-cluster init --enabled-hypervisors=fake --enabled-disk-templates="$storage" \
+  gnt gnt-cluster init --enabled-hypervisors=fake,kvm -H "$(guest_cluster_hvparams)" \
+    --enabled-disk-templates="$storage" \
     --file-storage-dir=/srv/ganeti/file-storage --shared-file-storage-dir=/srv/ganeti/shared-file-storage \
-    --master-netdev=eth0 --master-netmask=24 --nic-parameters=mode=bridged,link=br0 \
+    --master-netdev=br0 --master-netmask=24 --nic-parameters=mode=bridged,link=br0 \
     --no-etc-hosts "$CLUSTER_NAME" >"$LAB_LOGS/cluster-init.log" 2>&1 ||
     { cat "$LAB_LOGS/cluster-init.log" >&2; die "gnt-cluster init failed"; }
   log "cluster initialised ($((SECONDS - t0)) s)"
@@ -58,7 +59,8 @@ cluster_form() { # NODE_COUNT
 # through RAPI (one process per job instead of a Python client each).
 instances_create() {
   local n=$1 i mem jobs=() j
-  local sizes=(128 256 512 1024 128 256 512 768)
+  # inst1..inst3 are the real guests (lab/lib/guests.sh), 128 MiB each.
+  local sizes=(128 128 128 1024 128 256 512 768)
   for ((i = 1; i <= 8; i++)); do
     jobs+=("$(instance_submit "inst$i" diskless "${sizes[i - 1]}" "node$(((i - 1) % n + 1))")")
   done
@@ -75,12 +77,19 @@ instances_create() {
 }
 
 instance_submit() { # NAME TEMPLATE MEMORY_MIB NODE -> job id
-  local disks='[]'
+  local disks='[]' nics='[{}]' hv=''
   [[ $2 == diskless ]] || disks='[{"size": 1024}]'
+  if is_guest "$1"; then
+    # A real guest: its address is its NIC's IP in Ganeti and reaches the
+    # guest on its kernel command line.
+    local ip; ip=$(guest_ip "$1")
+    nics="[{\"ip\": \"$ip\"}]"
+    hv=", \"hypervisor\": \"kvm\", \"hvparams\": {\"kernel_args\": \"quiet lab.ip=$ip/24 lab.name=$1\"}"
+  fi
   lab_rapi /2/instances -X POST -H 'Content-Type: application/json' -d @- <<EOJ
 {"__version__": 1, "mode": "create", "name": "$1.$DOMAIN", "disk_template": "$2",
- "disks": $disks, "nics": [{}], "os_type": "noop", "no_install": true,
+ "disks": $disks, "nics": $nics, "os_type": "noop", "no_install": true,
  "name_check": false, "ip_check": false, "pnode": "$4.$DOMAIN",
- "beparams": {"memory": $3, "vcpus": 1}}
+ "beparams": {"memory": $3, "vcpus": 1}$hv}
 EOJ
 }

@@ -1,5 +1,6 @@
 # Lab hosts: each one an overlay root (per-host upper on disk over a cached
-# lower root) in its own network, UTS, IPC, PID and mount namespaces, booted
+# lower root) in its own network, UTS, IPC, PID, mount and time namespaces
+# (its own uptime; its own boot id is bound over the kernel's), booted
 # by a supervisor process that plays the machine's power: when the host's
 # init exits (reboot/poweroff inside, or `lab crash`), every process of the
 # host dies with its PID namespace, /run (a tmpfs) is gone, the link goes
@@ -56,6 +57,7 @@ host_prepare() { # NAME KIND IP
     # the cluster's key is known under the cluster name on every node.
     cp -a "$LAB_STATE/node-hostkeys/." "$u/etc/ssh/"
     write_meminfo "$d/meminfo" "$NODE_MEM_MIB"
+    guest_image_path >"$d/guest-image"
   else
     write_meminfo "$d/meminfo" "$SERVICE_MEM_MIB"
   fi
@@ -88,9 +90,12 @@ cmd__supervise() {
     netns_reset "$name" "$ip"
     link_set "$name" up
     log "boot $name"
+    # A time namespace whose boot clock starts now: the host's /proc/uptime
+    # (and `uptime`, and process start times) count from this boot.
+    read -r up _ </proc/uptime
     env "$LAB_MARK=host:$name" nsenter --net="/run/netns/$ns" \
-      unshare --mount --uts --ipc --pid --fork --kill-child --propagation private \
-      "$LAB_ROOT/lab" _boot "$name" &
+      unshare --mount --uts --ipc --pid --time --boottime "-${up%.*}" --fork --kill-child \
+      --propagation private "$LAB_ROOT/lab" _boot "$name" &
     upid=$!
     p=
     for ((i = 0; i < 100; i++)); do
@@ -102,6 +107,11 @@ cmd__supervise() {
     rc=0; wait "$upid" || rc=$?
     : >"$d/pid1"
     link_set "$name" down
+    # The kernel keeps the sockets of killed processes (orphans retransmitting
+    # their FIN): destroy them while the link is down, so that nothing of the
+    # old boot ever reaches a peer and the next boot answers a stale
+    # connection with a reset, as a machine that lost power does.
+    ip netns exec "$ns" ss -K -a -t >/dev/null 2>&1 || true
     log "$name went down (init exit status $rc)"
     [[ $rc == 11 ]] && echo off >"$d/want"
     delay=$(cat "$d/reboot-delay" 2>/dev/null || echo 3)
@@ -122,11 +132,18 @@ cmd__boot() {
   done
   mount -t proc -o nosuid,nodev,noexec proc "$m/proc"
   mount --bind "$d/meminfo" "$m/proc/meminfo"
+  # A fresh boot id at every boot, as the kernel of a machine makes one.
+  cat /proc/sys/kernel/random/uuid >"$d/boot_id"
+  mount --bind -o ro "$d/boot_id" "$m/proc/sys/kernel/random/boot_id"
   mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$m/sys"
   mount -t tmpfs -o mode=755,nosuid,size=16m tmpfs "$m/dev"
   mknod -m 666 "$m/dev/null" c 1 3; mknod -m 666 "$m/dev/zero" c 1 5
   mknod -m 666 "$m/dev/full" c 1 7; mknod -m 666 "$m/dev/random" c 1 8
   mknod -m 666 "$m/dev/urandom" c 1 9; mknod -m 666 "$m/dev/tty" c 5 0
+  if [[ $(<"$d/upper/etc/lab/kind") == node ]]; then
+    # Ganeti's kvm hypervisor gives each guest NIC a tap.
+    mkdir -p "$m/dev/net"; mknod -m 666 "$m/dev/net/tun" c 10 200
+  fi
   mkdir -p "$m/dev/pts" "$m/dev/shm"
   mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts "$m/dev/pts"
   ln -s pts/ptmx "$m/dev/ptmx"
@@ -137,6 +154,11 @@ cmd__boot() {
   if [[ $(<"$d/upper/etc/lab/kind") == node && -d $LAB_STATE/shared-file-storage ]]; then
     mkdir -p "$m/srv/ganeti/shared-file-storage"
     mount --bind "$LAB_STATE/shared-file-storage" "$m/srv/ganeti/shared-file-storage"
+  fi
+  if [[ $(<"$d/upper/etc/lab/kind") == node && -f $d/guest-image ]]; then
+    # The real guests' kernel and initramfs, the same on every node.
+    mkdir -p "$m$GUEST_DIR_IN_NODE"
+    mount --bind -o ro "$(<"$d/guest-image")" "$m$GUEST_DIR_IN_NODE"
   fi
   hostname "$name.$DOMAIN"
   cd "$m"
@@ -177,15 +199,22 @@ host_reboot() { # clean reboot, as `reboot` inside
   [[ -n $p ]] || die "host $1 is not running (use: lab start $1)"
   kill -USR1 "$p"
 }
+# A crash or a power loss cuts the wire before anything dies: the host's
+# kernel closing the sockets of killed processes sends FIN/RST into a link
+# that is down, so peers are left with half-open connections.
 host_crash() { # no warning: everything of the host is killed at once
   local p; p=$(pid1_of "$1")
   [[ -n $p ]] || die "host $1 is not running"
+  link_set "$1" down
   kill -KILL "$p"
 }
 host_poweroff() { # hard power-off; stays off until `lab start`
   local p; p=$(pid1_of "$1")
   echo off >"$(hdir "$1")/want"
-  [[ -n $p ]] && kill -KILL "$p"
+  if [[ -n $p ]]; then
+    link_set "$1" down
+    kill -KILL "$p"
+  fi
   return 0
 }
 host_start() {

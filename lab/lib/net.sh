@@ -1,6 +1,7 @@
 # The lab network: bridge snflab0 with the machine's lab address, one network
-# namespace per host joined by a veth (eth0 inside), plus an empty bridge br0
-# inside each host for the Ganeti instance NICs. No default route in a host:
+# namespace per host joined by a veth (eth0 inside), plus a bridge br0
+# inside each host for the Ganeti instance NICs (on a node, eth0 is its
+# port and br0 holds the node's address). No default route in a host:
 # nothing leaves the machine (APT goes through the proxy on the bridge).
 
 bridge_up() {
@@ -50,8 +51,16 @@ netns_reset() { # NAME IP
     [[ $l == lo || $l == eth0 ]] || ip -n "$ns" link del "$l" 2>/dev/null || true
   done
   ip -n "$ns" addr flush dev eth0
-  ip -n "$ns" addr add "$ip/24" dev eth0
   ip -n "$ns" link add br0 type bridge
+  if [[ $(host_field "$name" 2) == node ]]; then
+    # A node's eth0 is a port of its br0, which holds the node's address:
+    # the guests' taps on br0 are on the lab segment and keep their
+    # addresses on any node.
+    ip -n "$ns" link set eth0 master br0
+    ip -n "$ns" addr add "$ip/24" dev br0
+  else
+    ip -n "$ns" addr add "$ip/24" dev eth0
+  fi
   ip -n "$ns" link set br0 up
 }
 

@@ -80,9 +80,10 @@ build_root() {
   customize_root "$tmp" "$kind"
   touch "$tmp/.lab-root-complete"
   mv "$tmp" "$dest"
-  # Older roots of this kind (other keys) are dropped: the cache keeps one.
+  # The cache keeps the three newest roots of this kind: branches with
+  # different package lists sharing a machine do not rebuild each other's.
   local old
-  for old in "$LAB_CACHE/roots/$kind"-*; do
+  for old in $(ls -dt "$LAB_CACHE/roots/$kind"-* 2>/dev/null | grep -v '\.tmp$' | tail -n +4); do
     [[ $old == "$dest" ]] || rm -rf "$old"
   done
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{
-    is_retryable, Action, ActionError, Evidence, Intent, IntentStore, Observed, Outcome, Verified,
-    World,
+    ev, is_retryable, Action, ActionError, Evidence, Intent, IntentStore, Observed, Outcome,
+    Verified, World,
 };
 use crate::ganeti::{InstanceInfo, Job, JobId, NodeRole, RapiClient, RapiError, WaitOptions};
 
@@ -164,13 +164,6 @@ async fn node_state(
     Ok((role, from))
 }
 
-fn evidence(pairs: &[(&str, serde_json::Value)]) -> Evidence {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
-
 /// Whether an instance counts as running for placement and availability.
 fn running(i: &InstanceInfo) -> bool {
     matches!(
@@ -185,7 +178,7 @@ pub async fn observe(action: &Action, rapi: &RapiClient) -> Result<Observed, Act
     Ok(match action {
         Action::Drain { node } => {
             let (role, tagged) = node_state(rapi, node).await.map_err(&err)?;
-            let ev = evidence(&[
+            let ev = ev(&[
                 ("role", json!(role.as_str())),
                 ("drain_tag", json!(tagged.map(NodeRole::as_str))),
             ]);
@@ -206,7 +199,7 @@ pub async fn observe(action: &Action, rapi: &RapiClient) -> Result<Observed, Act
         }
         Action::Undrain { node } => {
             let (role, tagged) = node_state(rapi, node).await.map_err(&err)?;
-            let mut ev = evidence(&[
+            let mut ev = ev(&[
                 ("role", json!(role.as_str())),
                 ("drain_tag", json!(tagged.map(NodeRole::as_str))),
             ]);
@@ -228,7 +221,7 @@ pub async fn observe(action: &Action, rapi: &RapiClient) -> Result<Observed, Act
         }
         Action::MigrateInstance { instance, from, to } => {
             let i = rapi.instance(instance).await.map_err(&err)?;
-            let ev = evidence(&[
+            let ev = ev(&[
                 ("pnode", json!(i.pnode)),
                 ("status", json!(i.status)),
                 ("disk_template", json!(i.disk_template)),
@@ -249,7 +242,7 @@ pub async fn observe(action: &Action, rapi: &RapiClient) -> Result<Observed, Act
         }
         Action::EvacuateNode { node } => {
             let left = running_primaries(rapi, node).await.map_err(&err)?;
-            let ev = evidence(&[("running_primaries", json!(left))]);
+            let ev = ev(&[("running_primaries", json!(left))]);
             if left.is_empty() {
                 Observed::Done { evidence: ev }
             } else {
@@ -258,7 +251,7 @@ pub async fn observe(action: &Action, rapi: &RapiClient) -> Result<Observed, Act
         }
         Action::ShutdownInstance { instance } | Action::StartupInstance { instance } => {
             let i = rapi.instance(instance).await.map_err(&err)?;
-            let ev = evidence(&[
+            let ev = ev(&[
                 ("status", json!(i.status)),
                 ("admin_state", json!(i.admin_state)),
                 ("pnode", json!(i.pnode)),
@@ -276,6 +269,7 @@ pub async fn observe(action: &Action, rapi: &RapiClient) -> Result<Observed, Act
                 Observed::NotDone { evidence: ev }
             }
         }
+        _ => unreachable!("not a RAPI action: {action:?}"),
     })
 }
 
@@ -287,7 +281,7 @@ pub async fn verify(action: &Action, rapi: &RapiClient) -> Result<Verified, Acti
             let (role, tagged) = node_state(rapi, node).await.map_err(&err)?;
             (
                 role == NodeRole::Drained,
-                evidence(&[
+                ev(&[
                     ("role", json!(role.as_str())),
                     ("drain_tag", json!(tagged.map(NodeRole::as_str))),
                 ]),
@@ -298,7 +292,7 @@ pub async fn verify(action: &Action, rapi: &RapiClient) -> Result<Verified, Acti
             // Done when our tag is gone: the role is then ours no more.
             (
                 tagged.is_none(),
-                evidence(&[
+                ev(&[
                     ("role", json!(role.as_str())),
                     ("drain_tag", json!(tagged.map(NodeRole::as_str))),
                 ]),
@@ -317,27 +311,25 @@ pub async fn verify(action: &Action, rapi: &RapiClient) -> Result<Verified, Acti
             }
             (
                 i.pnode == *to && running(&i),
-                evidence(&[("pnode", json!(i.pnode)), ("status", json!(i.status))]),
+                ev(&[("pnode", json!(i.pnode)), ("status", json!(i.status))]),
             )
         }
         Action::EvacuateNode { node } => {
             let left = running_primaries(rapi, node).await.map_err(&err)?;
-            (
-                left.is_empty(),
-                evidence(&[("running_primaries", json!(left))]),
-            )
+            (left.is_empty(), ev(&[("running_primaries", json!(left))]))
         }
         Action::ShutdownInstance { instance } | Action::StartupInstance { instance } => {
             let done = matches!(observe(action, rapi).await?, Observed::Done { .. });
             let i = rapi.instance(instance).await.map_err(&err)?;
             (
                 done,
-                evidence(&[
+                ev(&[
                     ("status", json!(i.status)),
                     ("admin_state", json!(i.admin_state)),
                 ]),
             )
         }
+        _ => unreachable!("not a RAPI action: {action:?}"),
     };
     Ok(Verified { ok, evidence: ev })
 }
@@ -360,6 +352,7 @@ fn target_of(action: &Action) -> &str {
         Action::MigrateInstance { instance, .. }
         | Action::ShutdownInstance { instance }
         | Action::StartupInstance { instance } => instance,
+        _ => "",
     }
 }
 
@@ -395,6 +388,7 @@ fn concerns(job: &Job, action: &Action) -> bool {
                 Action::ShutdownInstance { .. } | Action::StartupInstance { .. } => {
                     op == "OP_INSTANCE_SHUTDOWN" || op == "OP_INSTANCE_STARTUP"
                 }
+                _ => false,
             }
     })
 }
@@ -595,6 +589,7 @@ async fn act(
             )
             .await
         }
+        _ => unreachable!("not a RAPI action: {action:?}"),
     }
 }
 
@@ -629,6 +624,17 @@ mod tests {
         j["status"] = "running".into();
         j["opstatus"] = serde_json::json!(["running"]);
         j
+    }
+
+    static NO_HOSTS: std::sync::LazyLock<
+        std::collections::BTreeMap<String, crate::remote::Remote>,
+    > = std::sync::LazyLock::new(Default::default);
+
+    fn world(c: &RapiClient) -> World<'_> {
+        World {
+            rapi: c,
+            hosts: &NO_HOSTS,
+        }
     }
 
     fn client(r: Recorded) -> (RapiClient, Arc<Recorded>) {
@@ -678,7 +684,7 @@ mod tests {
                 .answer(Method::Get, "/2/jobs/44", fixture("lab/job-44.json")),
         );
         let store = MemoryStore::default();
-        let out = crate::actions::run("s", &migrate(), &World { rapi: &c }, &store)
+        let out = crate::actions::run("s", &migrate(), &world(&c), &store)
             .await
             .unwrap();
         assert_eq!(out.reattached, vec![44]);
@@ -711,7 +717,7 @@ mod tests {
                 .answer(Method::Get, "/2/jobs/44", fixture("lab/job-44.json")),
         );
         let store = MemoryStore::default();
-        let out = crate::actions::run("s", &migrate(), &World { rapi: &c }, &store)
+        let out = crate::actions::run("s", &migrate(), &world(&c), &store)
             .await
             .unwrap();
         assert_eq!(out.submitted, vec![44]);
@@ -735,14 +741,9 @@ mod tests {
             "/2/instances/inst5.lab.test",
             inst5("node3.lab.test", "running"),
         ));
-        let out = crate::actions::run(
-            "s",
-            &migrate(),
-            &World { rapi: &c },
-            &MemoryStore::default(),
-        )
-        .await
-        .unwrap();
+        let out = crate::actions::run("s", &migrate(), &world(&c), &MemoryStore::default())
+            .await
+            .unwrap();
         assert!(out.already_done);
         assert_eq!(sent(&r, Method::Put, MIGRATE), 0);
 
@@ -751,14 +752,9 @@ mod tests {
             "/2/instances/inst5.lab.test",
             inst5("node1.lab.test", "running"),
         ));
-        let e = crate::actions::run(
-            "s",
-            &migrate(),
-            &World { rapi: &c },
-            &MemoryStore::default(),
-        )
-        .await
-        .unwrap_err();
+        let e = crate::actions::run("s", &migrate(), &world(&c), &MemoryStore::default())
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("stale"), "{e}");
     }
 
@@ -780,7 +776,7 @@ mod tests {
         let a = Action::Undrain {
             node: "node2.lab.test".into(),
         };
-        let out = crate::actions::run("u", &a, &World { rapi: &c }, &MemoryStore::default())
+        let out = crate::actions::run("u", &a, &world(&c), &MemoryStore::default())
             .await
             .unwrap();
         assert!(out.already_done);

@@ -2,13 +2,16 @@
 //! it: observe, re-attach or act (recording its intent in a state file
 //! first), verify. Running it again after a crash resumes it.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 
 use crate::actions::{Action, ActionError, FileStore, World};
 use crate::inventory::Inventory;
+use crate::remote::{default_control_path, ControlDir, Remote};
 use crate::Status;
 
 /// Run one action (JSON, as in a plan file) against a cluster of the
@@ -54,8 +57,23 @@ pub async fn run(args: ActionArgs) -> anyhow::Result<Status> {
         },
     };
     let rapi = super::rapi_client(cluster)?;
+    let control_path = default_control_path();
+    let control = Arc::new(ControlDir::open(&control_path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot use {} for SSH control sockets: {e}",
+            control_path.display()
+        )
+    })?);
+    let hosts: BTreeMap<String, Remote> = Remote::for_inventory(&inv, control)
+        .into_iter()
+        .map(|r| (r.name.clone(), r))
+        .collect();
     let store = FileStore::new(&args.state);
-    let result = crate::actions::run(&args.step, &action, &World { rapi: &rapi }, &store).await;
+    let world = World {
+        rapi: &rapi,
+        hosts: &hosts,
+    };
+    let result = crate::actions::run(&args.step, &action, &world, &store).await;
     let (status, doc) = match result {
         Ok(outcome) => (
             Status::Success,

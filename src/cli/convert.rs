@@ -74,7 +74,7 @@ impl From<&EditError> for JsonError {
                 column: None,
                 message: source.to_string(),
             },
-            EditError::Usage(m) => JsonError {
+            EditError::Usage(m) | EditError::Locked(m) | EditError::RolledBack(m) => JsonError {
                 file: None,
                 line: None,
                 column: None,
@@ -174,7 +174,10 @@ pub fn run(
                 } else {
                     writeln!(err, "error: {e}")?;
                 }
-                return Ok(Status::Error);
+                return Ok(match e {
+                    EditError::Locked(_) => Status::LockHeld,
+                    _ => Status::Error,
+                });
             }
         }
     }

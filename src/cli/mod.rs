@@ -192,6 +192,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("ca.pem"), "").unwrap();
         std::fs::write(d.path().join("creds"), "u:p\n").unwrap();
+        let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+        std::fs::set_permissions(d.path().join("creds"), private).unwrap();
         let p = d.path().join("site.toml");
         std::fs::write(
             &p,

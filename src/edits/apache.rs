@@ -230,113 +230,356 @@ pub fn is_leftover(name: &str) -> bool {
     name.starts_with('.') || SUFFIXES.iter().any(|s| name.ends_with(s))
 }
 
-/// Plans the header edits and the `.conf` renames under `root`
-/// (`etc/apache2/sites-available` and `sites-enabled`).
+const APACHE: &str = "etc/apache2";
+/// Beyond this many files, includes are not followed further (a loop of
+/// globs, or a tree that is not Apache's).
+const MAX_FILES: usize = 10_000;
+
+/// Plans the header edits and the `.conf` renames under `root`: the header
+/// rule on every file Apache 2.4 loads, or loads once enabled (sites and
+/// conf snippets, available or enabled, links followed, and the files they
+/// `Include`), renames where 2.4 would skip a file for its name.
 pub fn plan(root: &Path) -> Result<Proposal, Vec<EditError>> {
-    let avail_rel = PathBuf::from("etc/apache2/sites-available");
-    let enabled_rel = PathBuf::from("etc/apache2/sites-enabled");
+    let apache = PathBuf::from(APACHE);
+    let avail_rel = apache.join("sites-available");
+    let enabled_rel = apache.join("sites-enabled");
     let mut proposal = Proposal::default();
     let mut errors = Vec::new();
     let avail =
         list(&root.join(&avail_rel)).map_err(|e| vec![EditError::io(shown(&avail_rel), e)])?;
+    let enabled = list(&root.join(&enabled_rel)).unwrap_or_default();
+    let conf_enabled_rel = apache.join("conf-enabled");
+    let conf_enabled = list(&root.join(&conf_enabled_rel)).unwrap_or_default();
+
+    // Every file Apache reads as config: plain files of the four folders,
+    // what their links point to, then what those files include.
+    let mut targets = std::collections::BTreeSet::new();
+    for dir in [
+        "sites-available",
+        "sites-enabled",
+        "conf-available",
+        "conf-enabled",
+    ] {
+        let dir = apache.join(dir);
+        for (name, _) in list(&root.join(&dir)).unwrap_or_default() {
+            if !is_leftover(&name) {
+                if let Some(file) = resolve_file(root, &dir.join(&name)) {
+                    targets.insert(file);
+                }
+            }
+        }
+    }
+    let mut queue: Vec<PathBuf> = targets.iter().cloned().collect();
+    let mut texts = std::collections::BTreeMap::new();
+    while let Some(rel) = queue.pop() {
+        let text = match super::read_text(&shown(&rel), &root.join(&rel)) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        if let Ok(lines) = lex(&shown(&rel), &text) {
+            for pattern in includes(&text, &lines) {
+                for file in expand(root, &pattern) {
+                    if targets.len() < MAX_FILES && targets.insert(file.clone()) {
+                        queue.push(file);
+                    }
+                }
+            }
+        }
+        texts.insert(rel, text);
+    }
+    for (rel, text) in &texts {
+        match convert_site(&shown(rel), text) {
+            Ok(edited) => edited.into_proposal(rel, text, &mut proposal),
+            Err(e) => errors.push(e),
+        }
+    }
+
     let mut renamed = Vec::new();
     for (name, kind) in &avail {
         if *kind != Kind::File || is_leftover(name) {
             continue;
         }
         let rel = avail_rel.join(name);
-        match super::read_text(&shown(&rel), &root.join(&rel))
-            .and_then(|t| convert_site(&shown(&rel), &t).map(|e| (t, e)))
-        {
-            Ok((text, edited)) => edited.into_proposal(&rel, &text, &mut proposal),
-            Err(e) => errors.push(e),
-        }
         if name.ends_with(".conf") || name == "default" || name == "default-ssl" {
             continue;
         }
         let to = format!("{name}.conf");
         if avail.iter().any(|(n, _)| *n == to) {
-            proposal.notes.push(Note {
-                file: shown(&rel),
-                line: None,
-                rule: RULE_RENAME,
-                message: format!(
+            proposal.notes.push(rename_note(
+                &rel,
+                format!(
                     "both {name} and {to} exist; Apache 2.4 loads only {to}: merge them by hand"
                 ),
-            });
+            ));
             continue;
         }
-        proposal.ops.push(Op::Rename {
+        rename_to_conf(&mut proposal, &avail_rel, name);
+        renamed.push(name.clone());
+    }
+    // Plain files in the -enabled folders: Apache 2.4 loads only *.conf there.
+    for (dir, entries) in [(&enabled_rel, &enabled), (&conf_enabled_rel, &conf_enabled)] {
+        for (name, kind) in entries.iter() {
+            if *kind != Kind::File || is_leftover(name) || name.ends_with(".conf") {
+                continue;
+            }
+            let rel = dir.join(name);
+            let to = format!("{name}.conf");
+            if entries.iter().any(|(n, _)| *n == to) {
+                proposal.notes.push(rename_note(&rel, format!("a file without .conf, which Apache 2.4 does not load, and {to} exists too: merge them by hand")));
+                continue;
+            }
+            rename_to_conf(&mut proposal, dir, name);
+        }
+    }
+    for (name, kind) in &enabled {
+        let rel = enabled_rel.join(name);
+        let Kind::Link(target) = kind else { continue };
+        let site = target
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let in_avail = target
+            .parent()
+            .is_some_and(|p| p.ends_with("sites-available"));
+        let new_site = if in_avail && renamed.contains(&site) {
+            format!("{site}.conf")
+        } else {
+            site.clone()
+        };
+        let new_name = if name.ends_with(".conf") {
+            name.clone()
+        } else {
+            format!("{name}.conf")
+        };
+        if new_site == site && new_name == *name {
+            continue;
+        }
+        if !in_avail || !(renamed.contains(&site) || site.ends_with(".conf")) {
+            proposal.notes.push(rename_note(
+                &rel,
+                format!(
+                    "links to {} and is not loaded by Apache 2.4; enable it by hand",
+                    target.display()
+                ),
+            ));
+            continue;
+        }
+        if new_name != *name && enabled.iter().any(|(n, _)| *n == new_name) {
+            proposal.notes.push(rename_note(
+                &rel,
+                format!("{new_name} exists as well; remove the old link by hand"),
+            ));
+            continue;
+        }
+        let new_target = target.with_file_name(&new_site);
+        proposal.ops.push(Op::Relink {
             from: rel.clone(),
-            to: avail_rel.join(&to),
+            old_target: target.clone(),
+            to: enabled_rel.join(&new_name),
+            target: new_target,
         });
         proposal.changes.push(Change {
             file: shown(&rel),
             rule: RULE_RENAME,
-            summary: format!("renamed to {to} (Apache 2.4 loads only *.conf)"),
+            summary: format!(
+                "re-enabled as {new_name} -> {}",
+                target.with_file_name(&new_site).display()
+            ),
         });
-        renamed.push(name.clone());
-    }
-    let enabled = list(&root.join(&enabled_rel)).unwrap_or_default();
-    for (name, kind) in &enabled {
-        let rel = enabled_rel.join(name);
-        if name.ends_with(".conf") && *kind == Kind::File {
-            continue;
-        }
-        match kind {
-            Kind::Link(target) => {
-                let site = target.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-                let in_avail = target.parent().is_some_and(|p| p.ends_with("sites-available"));
-                let new_site = if in_avail && renamed.contains(&site) { format!("{site}.conf") } else { site.clone() };
-                let new_name = if name.ends_with(".conf") { name.clone() } else { format!("{name}.conf") };
-                if new_site == site && new_name == *name {
-                    continue;
-                }
-                if !in_avail || !(renamed.contains(&site) || site.ends_with(".conf")) {
-                    proposal.notes.push(Note {
-                        file: shown(&rel),
-                        line: None,
-                        rule: RULE_RENAME,
-                        message: format!("links to {} and is not loaded by Apache 2.4; enable it by hand", target.display()),
-                    });
-                    continue;
-                }
-                if new_name != *name && enabled.iter().any(|(n, _)| *n == new_name) {
-                    proposal.notes.push(Note {
-                        file: shown(&rel),
-                        line: None,
-                        rule: RULE_RENAME,
-                        message: format!("{new_name} exists as well; remove the old link by hand"),
-                    });
-                    continue;
-                }
-                let new_target = target.with_file_name(&new_site);
-                proposal.ops.push(Op::Relink {
-                    from: rel.clone(),
-                    old_target: target.clone(),
-                    to: enabled_rel.join(&new_name),
-                    target: new_target,
-                });
-                proposal.changes.push(Change {
-                    file: shown(&rel),
-                    rule: RULE_RENAME,
-                    summary: format!("re-enabled as {new_name} -> {}", target.with_file_name(&new_site).display()),
-                });
-            }
-            Kind::File if !is_leftover(name) => proposal.notes.push(Note {
-                file: shown(&rel),
-                line: None,
-                rule: RULE_RENAME,
-                message: "a file (not a link) without .conf; Apache 2.4 will not load it: move it by hand".into(),
-            }),
-            _ => {}
-        }
     }
     if errors.is_empty() {
         Ok(proposal)
     } else {
         Err(errors)
     }
+}
+
+/// Renames `dir/name` to `dir/name.conf`: Apache 2.4 loads only `*.conf`.
+fn rename_to_conf(proposal: &mut Proposal, dir: &Path, name: &str) {
+    let to = format!("{name}.conf");
+    proposal.ops.push(Op::Rename {
+        from: dir.join(name),
+        to: dir.join(&to),
+    });
+    proposal.changes.push(Change {
+        file: shown(&dir.join(name)),
+        rule: RULE_RENAME,
+        summary: format!("renamed to {to} (Apache 2.4 loads only *.conf)"),
+    });
+}
+
+/// A note of the rename rule on `rel`.
+fn rename_note(rel: &Path, message: impl Into<String>) -> Note {
+    Note {
+        file: shown(rel),
+        line: None,
+        rule: RULE_RENAME,
+        id: None,
+        message: message.into(),
+    }
+}
+
+/// The arguments of `Include` and `IncludeOptional` directives.
+fn includes(text: &str, lines: &[Logical]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l.words.len() >= 2)
+        .filter(|l| {
+            let d = &text[l.words[0].clone()];
+            d.eq_ignore_ascii_case("Include") || d.eq_ignore_ascii_case("IncludeOptional")
+        })
+        .map(|l| unquote(&text[l.words[1].clone()]).to_string())
+        // ${VAR} is set by envvars at run time; not followed.
+        .filter(|p| !p.contains("${"))
+        .collect()
+}
+
+/// A root-relative path with `.`/`..` resolved lexically; None when it would
+/// leave the root.
+fn normal(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::Normal(p) => out.push(p),
+            std::path::Component::ParentDir if !out.pop() => return None,
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+/// The regular file `rel` is, or its links lead to, inside the root.
+fn resolve_file(root: &Path, rel: &Path) -> Option<PathBuf> {
+    let mut rel = normal(rel)?;
+    for _ in 0..16 {
+        let meta = std::fs::symlink_metadata(root.join(&rel)).ok()?;
+        if meta.file_type().is_file() {
+            return Some(rel);
+        }
+        if !meta.file_type().is_symlink() {
+            return None;
+        }
+        let target = std::fs::read_link(root.join(&rel)).ok()?;
+        rel = if target.is_absolute() {
+            normal(&target)?
+        } else {
+            normal(&rel.parent()?.join(target))?
+        };
+    }
+    None
+}
+
+/// The files an Include pattern names under the root, as Apache expands it:
+/// relative to ServerRoot (/etc/apache2), fnmatch wildcards in any part, a
+/// folder meaning every file below it; sorted.
+fn expand(root: &Path, pattern: &str) -> Vec<PathBuf> {
+    let full = if pattern.starts_with('/') {
+        PathBuf::from(pattern)
+    } else {
+        Path::new("/").join(APACHE).join(pattern)
+    };
+    let Some(full) = normal(&full) else {
+        return Vec::new();
+    };
+    let mut paths = vec![PathBuf::new()];
+    for part in full.components() {
+        let part = part.as_os_str().to_string_lossy();
+        let mut next = Vec::new();
+        for p in &paths {
+            if part.contains(['*', '?', '[']) {
+                let mut names: Vec<String> = std::fs::read_dir(root.join(p))
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with('.') && wildcard(&part, n))
+                    .collect();
+                names.sort();
+                next.extend(names.into_iter().map(|n| p.join(n)));
+            } else {
+                next.push(p.join(part.as_ref()));
+            }
+        }
+        paths = next;
+    }
+    let mut out = Vec::new();
+    let mut stack: Vec<PathBuf> = paths.into_iter().rev().collect();
+    while let Some(p) = stack.pop() {
+        if out.len() >= MAX_FILES {
+            break;
+        }
+        if root.join(&p).is_dir() {
+            let mut names: Vec<PathBuf> = std::fs::read_dir(root.join(&p))
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .map(|e| p.join(e.file_name()))
+                .collect();
+            names.sort();
+            stack.extend(names.into_iter().rev());
+        } else if let Some(file) = resolve_file(root, &p) {
+            out.push(file);
+        }
+    }
+    out
+}
+
+/// fnmatch's `*`, `?` and `[...]` on one file name.
+fn wildcard(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    // Iterative matching with one backtrack point for the last `*`.
+    let (mut pi, mut ni, mut star) = (0, 0, None::<(usize, usize)>);
+    while ni < n.len() {
+        let step = match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ni));
+                pi += 1;
+                continue;
+            }
+            Some('?') => Some(pi + 1),
+            Some('[') => class(&p[pi..], n[ni]).map(|len| pi + len),
+            Some(c) if *c == n[ni] => Some(pi + 1),
+            _ => None,
+        };
+        match (step, star) {
+            (Some(next), _) => {
+                pi = next;
+                ni += 1;
+            }
+            (None, Some((sp, sn))) => {
+                pi = sp + 1;
+                ni = sn + 1;
+                star = Some((sp, sn + 1));
+            }
+            (None, None) => return false,
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// A `[...]` class at the start of `p` matching `c`: its length in chars.
+fn class(p: &[char], c: char) -> Option<usize> {
+    let end = p.iter().skip(2).position(|x| *x == ']')? + 2;
+    let body = &p[1..end];
+    let (negate, body) = match body.first() {
+        Some('!' | '^') => (true, &body[1..]),
+        _ => (false, body),
+    };
+    let mut hit = false;
+    let mut i = 0;
+    while i < body.len() {
+        if i + 2 < body.len() && body[i + 1] == '-' {
+            hit |= body[i] <= c && c <= body[i + 2];
+            i += 3;
+        } else {
+            hit |= body[i] == c;
+            i += 1;
+        }
+    }
+    (hit != negate).then_some(end + 1)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -425,6 +668,81 @@ mod tests {
             out.new,
             "RequestHeader set \\\n   X-Forwarded-Proto \"https\"\n"
         );
+    }
+
+    #[test]
+    fn wildcards_are_fnmatch() {
+        assert!(wildcard("*.conf", "a.conf"));
+        assert!(!wildcard("*.conf", "a.conf~"));
+        assert!(wildcard("s?te*", "site-x"));
+        assert!(wildcard("[a-c]x[!0-9]", "bxy"));
+        assert!(!wildcard("[a-c]x[!0-9]", "bx1"));
+        assert!(wildcard("*a*b", "xxaxxb"));
+    }
+
+    /// Every file Apache 2.4 loads gets the header rule: plain files in
+    /// sites-enabled (renamed when they lack .conf), conf snippets, and the
+    /// files they include (relative to ServerRoot, wildcards, folders).
+    #[test]
+    fn every_file_apache_loads_gets_the_header() {
+        let root = tempfile::tempdir().unwrap();
+        let apache = root.path().join("etc/apache2");
+        let old = "RequestHeader set X-Forwarded-Protocol \"https\"\n";
+        for (rel, text) in [
+            ("sites-enabled/plain", old.to_string()),
+            ("sites-enabled/plain.conf.bak", old.to_string()),
+            (
+                "sites-enabled/other.conf",
+                "<VirtualHost *:80>\n  Include snippets/*.inc\n</VirtualHost>\n".to_string(),
+            ),
+            ("snippets/proxy.inc", old.to_string()),
+            ("snippets/unused.txt", old.to_string()),
+            (
+                "conf-available/headers.conf",
+                format!("{old}IncludeOptional \"/etc/apache2/extra\"\n"),
+            ),
+            ("extra/deep/x", old.to_string()),
+            ("conf-enabled/local", old.to_string()),
+        ] {
+            let p = apache.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        std::fs::create_dir_all(apache.join("sites-available")).unwrap();
+        std::os::unix::fs::symlink(
+            "../conf-available/headers.conf",
+            apache.join("conf-enabled/headers.conf"),
+        )
+        .unwrap();
+        let p = plan(root.path()).unwrap();
+        let mut edited: Vec<&str> = p
+            .changes
+            .iter()
+            .filter(|c| c.rule == RULE_HEADER)
+            .map(|c| c.file.as_str())
+            .collect();
+        edited.sort();
+        assert_eq!(
+            edited,
+            [
+                "/etc/apache2/conf-available/headers.conf",
+                "/etc/apache2/conf-enabled/local",
+                "/etc/apache2/extra/deep/x",
+                "/etc/apache2/sites-enabled/plain",
+                "/etc/apache2/snippets/proxy.inc",
+            ]
+        );
+        let renames: Vec<&Op> = p
+            .ops
+            .iter()
+            .filter(|o| matches!(o, Op::Rename { .. }))
+            .collect();
+        assert_eq!(renames.len(), 2, "{renames:?}");
+        super::super::apply(root.path(), &p).unwrap();
+        let plain = std::fs::read_to_string(apache.join("sites-enabled/plain.conf")).unwrap();
+        assert_eq!(plain, "RequestHeader set X-Forwarded-Proto \"https\"\n");
+        assert!(apache.join("conf-enabled/local.conf").is_file());
+        assert!(plan(root.path()).unwrap().is_empty());
     }
 
     #[test]

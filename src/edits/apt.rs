@@ -9,9 +9,11 @@
 //! Only the suite token is rewritten. Comments, options (`[arch=…]`,
 //! `signed-by`), URIs and disabled sources (`# deb …` lines, `Enabled: no`
 //! paragraphs) stay byte for byte; a URI that mentions the old codename is
-//! reported, not rewritten.
+//! reported, not rewritten. Lines are read by `crate::apt_sources`, the
+//! parser `facts` uses too.
 
 use super::{apply_splices, EditError, Edited, Splice};
+use crate::apt_sources::{paragraphs, parse_line, without_credentials, words, Field};
 
 pub const RULE: &str = "apt-suite";
 
@@ -103,72 +105,18 @@ pub fn convert_list(name: &str, text: &str, map: &SuiteMap) -> Result<Edited, Ed
         let start = offset;
         offset += raw.len();
         let line = raw.trim_end_matches(['\n', '\r']);
-        // Everything from '#' on is a comment; a line that is all comment
-        // (a disabled source, too) is kept as it is.
-        let content = line.split('#').next().unwrap_or("");
-        if content.trim().is_empty() {
-            continue;
-        }
-        let toks = tokens(content);
-        let at = |i: usize| start + i;
-        let (ty_at, ty) = toks[0];
-        if ty != "deb" && ty != "deb-src" {
-            return Err(EditError::at(
-                name,
-                text,
-                at(ty_at),
-                format!("expected deb or deb-src, found {ty:?}"),
-            ));
-        }
-        let mut i = 1;
-        if let Some((o_at, o)) = toks.get(1) {
-            if o.starts_with('[') {
-                // Options run to the first ']' (they may contain spaces).
-                let close = content[*o_at..].find(']').ok_or_else(|| {
-                    EditError::at(name, text, at(*o_at), "'[' of the options is never closed")
-                })?;
-                let end = o_at + close + 1;
-                i = toks
-                    .iter()
-                    .position(|(p, _)| *p >= end)
-                    .unwrap_or(toks.len());
-            }
-        }
-        let Some((uri_at, uri)) = toks.get(i) else {
-            return Err(EditError::at(name, text, at(content.len()), "missing URI"));
-        };
-        let Some((suite_at, suite)) = toks.get(i + 1) else {
-            return Err(EditError::at(
-                name,
-                text,
-                at(content.len()),
-                "missing suite",
-            ));
-        };
-        if !uri.contains(':') {
-            return Err(EditError::at(
-                name,
-                text,
-                at(*uri_at),
-                format!("{uri:?} is not a URI"),
-            ));
-        }
-        if !suite.ends_with('/') && toks.len() <= i + 2 {
-            return Err(EditError::at(
-                name,
-                text,
-                at(content.len()),
-                "missing component (a suite not ending in '/' needs one)",
-            ));
-        }
+        let entry =
+            parse_line(line).map_err(|e| EditError::at(name, text, start + e.offset, e.message))?;
+        // Blank, or all comment (a disabled source, too): kept as it is.
+        let Some(entry) = entry else { continue };
+        let uri = without_credentials(&line[entry.uri.clone()]);
+        let suite = &line[entry.suite.clone()];
         if let Some(new) = map.map(suite) {
-            splices.push(Splice::new(
-                at(*suite_at)..at(*suite_at + suite.len()),
-                new.clone(),
-            ));
+            let at = start + entry.suite.start;
+            splices.push(Splice::new(at..at + suite.len(), new.clone()));
             out.changes
                 .push((RULE, format!("line {line_no}: {suite} → {new}")));
-            if let Some(old) = map.old_in_uri(uri) {
+            if let Some(old) = map.old_in_uri(&uri) {
                 out.note(
                     Some(line_no),
                     RULE,
@@ -191,38 +139,13 @@ pub fn convert_list(name: &str, text: &str, map: &SuiteMap) -> Result<Edited, Ed
     Ok(out)
 }
 
-/// Whitespace-separated tokens with their byte offsets.
-fn tokens(s: &str) -> Vec<(usize, &str)> {
-    let mut out = Vec::new();
-    let mut start = None;
-    for (i, c) in s.char_indices() {
-        match (c.is_whitespace(), start) {
-            (true, Some(st)) => {
-                out.push((st, &s[st..i]));
-                start = None;
-            }
-            (false, None) => start = Some(i),
-            _ => {}
-        }
-    }
-    if let Some(st) = start {
-        out.push((st, &s[st..]));
-    }
-    out
-}
-
-/// One deb822 field: name, and the byte range of its value (all lines).
-struct Field {
-    name: String,
-    line: usize,
-    value: std::ops::Range<usize>,
-}
-
 /// Converts a deb822-style `.sources` file.
 pub fn convert_sources(name: &str, text: &str, map: &SuiteMap) -> Result<Edited, EditError> {
     let mut out = Edited::unchanged(text);
     let mut splices = Vec::new();
-    for para in paragraphs(name, text)? {
+    let paragraphs =
+        paragraphs(text).map_err(|e| EditError::at(name, text, e.offset, e.message))?;
+    for para in paragraphs {
         let get = |f: &str| para.iter().find(|x| x.name.eq_ignore_ascii_case(f));
         let first = &para[0];
         let value = |f: &Field| text[f.value.clone()].trim().to_string();
@@ -240,7 +163,11 @@ pub fn convert_sources(name: &str, text: &str, map: &SuiteMap) -> Result<Edited,
             }
         }
         let suites = get("Suites").expect("checked");
-        let uris = value(get("URIs").expect("checked"));
+        let uris = words(text, get("URIs").expect("checked"))
+            .iter()
+            .map(|u| without_credentials(u))
+            .collect::<Vec<_>>()
+            .join(" ");
         let body = &text[suites.value.clone()];
         let mut pos = 0;
         for tok in body.split(|c: char| c.is_whitespace()) {
@@ -275,66 +202,6 @@ fn line_offset(text: &str, line: usize) -> usize {
         .take(line - 1)
         .map(str::len)
         .sum()
-}
-
-/// Splits deb822 text into paragraphs of fields; comment lines are skipped,
-/// blank lines separate paragraphs.
-fn paragraphs(name: &str, text: &str) -> Result<Vec<Vec<Field>>, EditError> {
-    let mut out: Vec<Vec<Field>> = Vec::new();
-    let mut current: Vec<Field> = Vec::new();
-    let mut offset = 0;
-    for (idx, raw) in text.split_inclusive('\n').enumerate() {
-        let start = offset;
-        offset += raw.len();
-        let line = raw.trim_end_matches(['\n', '\r']);
-        if line.starts_with('#') {
-            continue;
-        }
-        if line.trim().is_empty() {
-            if !current.is_empty() {
-                out.push(std::mem::take(&mut current));
-            }
-            continue;
-        }
-        if line.starts_with([' ', '\t']) {
-            match current.last_mut() {
-                Some(f) => f.value.end = start + line.len(),
-                None => {
-                    return Err(EditError::at(
-                        name,
-                        text,
-                        start,
-                        "a continuation line without a field before it",
-                    ))
-                }
-            }
-            continue;
-        }
-        let Some(colon) = line.find(':') else {
-            return Err(EditError::at(name, text, start, "expected 'Field: value'"));
-        };
-        let field = &line[..colon];
-        if field.is_empty() || field.contains(char::is_whitespace) {
-            return Err(EditError::at(name, text, start, "expected 'Field: value'"));
-        }
-        if current.iter().any(|f| f.name.eq_ignore_ascii_case(field)) {
-            return Err(EditError::at(
-                name,
-                text,
-                start,
-                format!("field {field} appears twice in this source"),
-            ));
-        }
-        current.push(Field {
-            name: field.to_string(),
-            line: idx + 1,
-            value: start + colon + 1..start + line.len(),
-        });
-    }
-    if !current.is_empty() {
-        out.push(current);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

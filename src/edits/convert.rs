@@ -125,6 +125,7 @@ fn add(root: &Path, rel: &Path, text: &str, edited: Edited, proposal: &mut Propo
             file: shown(rel),
             line: None,
             rule: edited.changes.first().map_or("convert", |c| c.0),
+            id: None,
             message: "is a symlink and needs changes; convert the file it points to by hand".into(),
         });
         return;

@@ -75,6 +75,16 @@ impl PyFile {
             let (offset, what) = first_error(tree.root_node(), &text);
             return Err(EditError::at(name, &text, offset, what));
         }
+        if let Some(offset) = too_deep(tree.root_node()) {
+            return Err(EditError::at(
+                name,
+                &text,
+                offset,
+                format!(
+                    "nested more than {MAX_DEPTH} levels deep; settings are never nested so deeply"
+                ),
+            ));
+        }
         Ok(PyFile {
             name: name.to_string(),
             text,
@@ -182,6 +192,33 @@ fn simple_assignment<'t>(stmt: Node<'t>, text: &str) -> Option<(String, Node<'t>
         return None;
     }
     Some((text[left.byte_range()].to_string(), right))
+}
+
+/// The deepest syntax tree a file may have. The evaluator and the editors
+/// recurse over literals; this bound keeps them far from the stack's end
+/// whatever the input (Python itself refuses ~200 nested brackets).
+pub const MAX_DEPTH: usize = 200;
+
+/// The offset of the first node deeper than `MAX_DEPTH`, if any (walked
+/// without recursion).
+fn too_deep(root: Node<'_>) -> Option<usize> {
+    let mut cursor = root.walk();
+    let mut depth = 0;
+    loop {
+        if depth > MAX_DEPTH {
+            return Some(cursor.node().start_byte());
+        }
+        if cursor.goto_first_child() {
+            depth += 1;
+            continue;
+        }
+        while !cursor.goto_next_sibling() {
+            if !cursor.goto_parent() {
+                return None;
+            }
+            depth -= 1;
+        }
+    }
 }
 
 /// The first ERROR or MISSING node, as a byte offset and a message.
@@ -505,6 +542,27 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.starts_with("x.conf:2:"), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        for n in [300, 100_000] {
+            for src in [
+                format!("A = 1\nB = {}{}\n", "[".repeat(n), "]".repeat(n)),
+                format!("A = 1\nB = {}1\n", "-".repeat(n)),
+                format!("A = 1\nB = {}1{}\n", "{'k': ".repeat(n), "}".repeat(n)),
+            ] {
+                let err = PyFile::parse("x.conf", src).err().unwrap().to_string();
+                assert!(err.starts_with("x.conf:2:"), "{err}");
+                // (tree-sitter itself gives up on some huge nestings.)
+                assert!(
+                    err.contains("nested more than 200 levels") || n > 300,
+                    "{err}"
+                );
+            }
+        }
+        // Settings as deep as real ones are fine.
+        parse(&format!("A = {}{}\n", "[".repeat(50), "]".repeat(50)));
     }
 
     #[test]

@@ -161,10 +161,18 @@ fn unfollowable(files: &[PyFile], name: &str, rule: &'static str, results: &mut 
 pub struct LegacyCache {
     pub backend: &'static str,
     pub location: String,
+    /// The URI's `timeout` as Django 1.4 read it (a non-integer became its
+    /// default, 300: `BaseCache.__init__`).
     pub timeout: Option<i64>,
+    /// Set when `timeout` was not an integer: what the operator should know.
+    pub timeout_note: Option<String>,
     pub max_entries: Option<i64>,
     pub cull_frequency: Option<i64>,
 }
+
+/// Django's default cache timeout, in 1.4 and 1.7 alike.
+pub const DJANGO_DEFAULT_TIMEOUT: i64 = 300;
+const MEMCACHED: &str = "django.core.cache.backends.memcached.MemcachedCache";
 
 /// Parses `scheme://location[/][?timeout=N&max_entries=N&cull_frequency=N]`.
 /// Errors are messages; the caller places them.
@@ -176,7 +184,7 @@ pub fn parse_legacy_uri(uri: &str) -> Result<LegacyCache, String> {
         return Err(format!("cache URI {uri:?} must start with scheme://"));
     };
     let backend = match scheme {
-        "memcached" => "django.core.cache.backends.memcached.MemcachedCache",
+        "memcached" => MEMCACHED,
         "locmem" => "django.core.cache.backends.locmem.LocMemCache",
         "file" => "django.core.cache.backends.filebased.FileBasedCache",
         "db" => "django.core.cache.backends.db.DatabaseCache",
@@ -196,6 +204,7 @@ pub fn parse_legacy_uri(uri: &str) -> Result<LegacyCache, String> {
         backend,
         location,
         timeout: None,
+        timeout_note: None,
         max_entries: None,
         cull_frequency: None,
     };
@@ -211,7 +220,18 @@ pub fn parse_legacy_uri(uri: &str) -> Result<LegacyCache, String> {
                 .map_err(|_| format!("cache URI parameter {k}={v:?} is not an integer"))
         };
         match k {
-            "timeout" => cache.timeout = Some(n()?),
+            // Django 1.4 (`BaseCache.__init__`) fell back to 300 s for a
+            // timeout int() could not read: so does the conversion, saying so.
+            "timeout" => match n() {
+                Ok(t) => cache.timeout = Some(t),
+                Err(_) if !v.trim().is_empty() && !is_digits(v.trim()) => {
+                    cache.timeout = Some(DJANGO_DEFAULT_TIMEOUT);
+                    cache.timeout_note = Some(format!(
+                        "the cache URI's timeout={v:?} is not an integer: Django 1.4 used its default, {DJANGO_DEFAULT_TIMEOUT} s, and so does the converted cache; check it is what the site wants"
+                    ));
+                }
+                Err(e) => return Err(e),
+            },
             "max_entries" => cache.max_entries = Some(n()?),
             "cull_frequency" => cache.cull_frequency = Some(n()?),
             other => {
@@ -224,7 +244,27 @@ pub fn parse_legacy_uri(uri: &str) -> Result<LegacyCache, String> {
     Ok(cache)
 }
 
+/// An integer too large for i64 is an error, not Django's fallback.
+fn is_digits(s: &str) -> bool {
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 impl LegacyCache {
+    /// The 0.19 (Django 1.7) `TIMEOUT` that behaves as this URI's timeout did
+    /// in 0.18.1 (Django 1.4); `None` when the URI had none (300 s in both).
+    /// Only memcached read a 0 differently: Django 1.4 passed it on to
+    /// memcached, which keeps such entries forever (1.7 spells that `None`);
+    /// Django 1.7 reads 0 as "expire at once", as 1.4's other backends did.
+    /// Negative values expire at once in both. See docs/edits.md.
+    pub fn timeout_019(&self) -> Option<Value> {
+        match self.timeout {
+            None => None,
+            Some(0) if self.backend == MEMCACHED => Some(Value::None),
+            Some(n) => Some(Value::Int(n)),
+        }
+    }
+
     /// The 0.19 dict: BACKEND, LOCATION, KEY_PREFIX, then TIMEOUT and OPTIONS
     /// where given.
     fn dict(&self, key_prefix: &str, timeout: Option<Value>) -> Value {
@@ -257,6 +297,7 @@ pub fn default_cache(name: &str) -> Value {
         backend: "django.core.cache.backends.locmem.LocMemCache",
         location: String::new(),
         timeout: None,
+        timeout_note: None,
         max_entries: None,
         cull_frequency: None,
     };
@@ -288,7 +329,7 @@ pub fn derive_caches(
         let c = parse(name, uri)?;
         out.push((
             "VMAPI_CACHE",
-            c.dict(vmapi_prefix.unwrap_or("vmapi"), c.timeout.map(Value::Int)),
+            c.dict(vmapi_prefix.unwrap_or("vmapi"), c.timeout_019()),
         ));
     }
     // VM passwords and public stats lived in Django's default cache.
@@ -296,7 +337,7 @@ pub fn derive_caches(
         let c = parse("CACHE_BACKEND", uri)?;
         // VMPasswordCache set entries with timeout None, which Django 1.4
         // read as the cache's default: the URI's timeout where given.
-        let t = c.timeout.map_or(Value::None, Value::Int);
+        let t = c.timeout_019().unwrap_or(Value::None);
         out.push(("VM_PASSWORD_CACHE", c.dict("vmpassword", Some(t))));
     }
     if cache_backend.is_some() || populate_interval.is_some() {
@@ -398,6 +439,13 @@ fn caches(
             return Err(EditError::at(&f.name, &f.text, d.value.start, message));
         }
     };
+    // Timeouts Django 1.4 read as its default: carried over, and said.
+    for (i, uri) in [(0, cache_backend), (1, vmapi_backend)] {
+        if let Some(note) = uri.and_then(|u| parse_legacy_uri(u).ok()?.timeout_note) {
+            let d = last_of(i);
+            results[d.file].note(Some(d.line), RULE_CACHES, note);
+        }
+    }
     // Only what is neither set already nor 0.19's default anyway.
     let mut to_write = Vec::new();
     for (name, value) in derived {
@@ -681,7 +729,65 @@ mod tests {
         assert!(parse_legacy_uri("dummy://").is_ok());
         assert!(parse_legacy_uri("memcached:/x").is_err());
         assert!(parse_legacy_uri("mycache://x").is_err());
-        assert!(parse_legacy_uri("locmem://?timeout=soon").is_err());
+        assert!(parse_legacy_uri("locmem://?timeout=99999999999999999999").is_err());
+    }
+
+    /// The 0.19 TIMEOUT for a URI timeout, per backend (docs/edits.md has
+    /// the Django 1.4 and 1.7 lines each row is based on).
+    #[test]
+    fn timeouts_keep_their_meaning_per_backend() {
+        let t = |uri: &str| parse_legacy_uri(uri).unwrap().timeout_019();
+        for scheme in [
+            "memcached://h:11211",
+            "locmem://",
+            "file:///c",
+            "db://t",
+            "dummy://",
+        ] {
+            // Absent: Django's 300 s in both versions, so nothing is written.
+            assert_eq!(t(&format!("{scheme}/")), None, "{scheme}");
+            assert_eq!(t(&format!("{scheme}/?timeout=60")), Some(Value::Int(60)));
+            // Negative: expired at once in both.
+            assert_eq!(t(&format!("{scheme}/?timeout=-1")), Some(Value::Int(-1)));
+            // Not an integer: 1.4 used 300; written so, with a note.
+            let c = parse_legacy_uri(&format!("{scheme}/?timeout=soon")).unwrap();
+            assert_eq!(c.timeout_019(), Some(Value::Int(300)), "{scheme}");
+            assert!(c.timeout_note.unwrap().contains("300"));
+        }
+        // 0: memcached kept entries forever (1.4 handed the 0 to memcached),
+        // which 1.7 spells None; the other backends expired them at once, as
+        // 1.7's 0 does.
+        assert_eq!(t("memcached://h:11211/?timeout=0"), Some(Value::None));
+        for scheme in ["locmem://", "file:///c", "db://t", "dummy://"] {
+            assert_eq!(t(&format!("{scheme}/?timeout=0")), Some(Value::Int(0)));
+        }
+    }
+
+    #[test]
+    fn memcached_zero_timeout_becomes_never() {
+        let out = conv(&[(
+            "cyclades.conf",
+            "CACHE_BACKEND = 'memcached://127.0.0.1:11211/?timeout=0'\n",
+        )]);
+        let new = &out[0].new;
+        assert!(
+            new.contains("\"KEY_PREFIX\": \"vmpassword\",\n    \"TIMEOUT\": None,"),
+            "{new}"
+        );
+        assert!(
+            new.contains("\"KEY_PREFIX\": \"vmapi\",\n    \"TIMEOUT\": None,"),
+            "{new}"
+        );
+        assert!(!new.contains("\"TIMEOUT\": 0"), "{new}");
+        let out = conv(&[(
+            "cyclades.conf",
+            "CACHE_BACKEND = 'locmem://?timeout=later'\n",
+        )]);
+        assert!(
+            out[0].notes.iter().any(|n| n.2.contains("not an integer")),
+            "{:?}",
+            out[0].notes
+        );
     }
 
     #[test]

@@ -1,97 +1,179 @@
 //! The one shell script that reads every fact of a host in a single SSH
-//! round trip, and the parser of its sectioned output. The script only
-//! reads; it is POSIX sh and avoids forks where a builtin will do, because
-//! on a site of hundreds of nodes its cost is paid hundreds of times.
+//! round trip, and the reader of its framed output. The script only reads;
+//! it is POSIX sh and avoids forks where a builtin will do, because on a
+//! site of hundreds of nodes its cost is paid hundreds of times.
+//!
+//! Framing: every section is `@@snf:NAME LENGTH\n` and then exactly LENGTH
+//! bytes, the length counted by the shell itself (`${#s}`, bytes under
+//! `LC_ALL=C`) of the very text it prints. The reader takes each section by
+//! its length, never by looking for markers, so nothing inside one (a file
+//! name, a process name, a line of a file) can start another; output that
+//! does not frame exactly, to its last byte, is refused.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{AptSource, Disk, DpkgState, Facts, OsRelease, PackageState, Service};
 
-/// Section markers are `@@snf:NAME`; a file inside a section is `@@file PATH`.
+/// Process names are read from /proc/PID/comm (never the arguments, which
+/// any user sets freely), NUL-terminated by `grep -z`: a name with a
+/// newline of its own is one record that matches nothing.
 pub const SCRIPT: &str = r#"export LC_ALL=C
+nl='
+'
+# sec NAME TEXT: one section, TEXT and a newline, framed by its length.
+sec() { if [ -n "$2" ]; then printf '@@snf:%s %s\n%s\n' "$1" $((${#2} + 1)) "$2"; else printf '@@snf:%s 0\n' "$1"; fi; }
 dump() { while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; done < "$1"; }
-echo @@snf:os
-[ -r /etc/os-release ] && dump /etc/os-release
-echo @@snf:debian_version
-[ -r /etc/debian_version ] && dump /etc/debian_version
-echo @@snf:kernel
-read -r k < /proc/sys/kernel/osrelease && echo "$k"
-echo @@snf:boot_id
-read -r b < /proc/sys/kernel/random/boot_id && echo "$b"
-echo @@snf:apt
+sec os "$([ -r /etc/os-release ] && dump /etc/os-release)"
+sec debian_version "$([ -r /etc/debian_version ] && dump /etc/debian_version)"
+sec kernel "$(read -r k < /proc/sys/kernel/osrelease && echo "$k")"
+sec boot_id "$(read -r b < /proc/sys/kernel/random/boot_id && echo "$b")"
 for f in /etc/apt/sources.list /etc/apt/sources.list.d/*; do
   case "$f" in *.list|*.sources|*.list.*|*.sources.*) ;; *) continue ;; esac
   [ -f "$f" ] && [ -r "$f" ] || continue
-  echo "@@file $f"; dump "$f"
+  sec apt_file "$f"; sec apt_body "$(dump "$f")"
 done
-echo @@snf:dpkg_updates
 journal=
-for f in /var/lib/dpkg/updates/*; do [ -e "$f" ] && echo "$f" && journal=1; done
-echo @@snf:dpkg_fp
+for f in /var/lib/dpkg/updates/*; do [ -e "$f" ] && journal=1; done
+sec dpkg_updates "$journal"
 fp=$(stat -c '%d:%i:%s:%.9Y' /var/lib/dpkg/status 2>/dev/null)
-echo "$fp"
+sec dpkg_fp "$fp"
 # The package list is the dearest read here. When the caller saw this very
 # status file (device, inode, size, mtime in ns: dpkg replaces it by rename
 # on every change) and dpkg's journal is empty, it reuses what it read then.
 pending=$journal
 if [ -n "$fp" ] && [ "$fp" = "${snf_dpkg_fp:-}" ] && [ -z "$journal" ]; then
-  echo @@snf:dpkg_unchanged
+  sec dpkg_unchanged ""
 else
-  echo @@snf:dpkg
   s=$(dpkg-query -W -f='${db:Status-Abbrev}\t${Package}\t${Version}\n' 2>/dev/null)
-  printf '%s\n' "$s"
+  sec dpkg "$s"
   # dpkg --audit only when something is not fully installed (state U F H W
   # t, or reinst-required) or the journal is not empty: on a clean host it
   # reports nothing, and it costs more than everything else together.
-  nl='
-'
   case "$nl$s" in *"$nl"?[UFHWt]*|*"$nl"??R*) pending=1 ;; esac
 fi
-echo @@snf:dpkg_audit
-[ -n "$pending" ] && dpkg --audit 2>&1
-echo @@snf:systemd
-[ -d /run/systemd/system ] && systemctl list-units --type=service --state=running --no-legend --plain 2>/dev/null
-echo @@snf:pidfiles
-for f in /run/*.pid /run/*/*.pid; do
-  [ -f "$f" ] && [ -r "$f" ] || continue
+sec dpkg_audit "$([ -n "$pending" ] && dpkg --audit 2>&1)"
+sec systemd "$([ -d /run/systemd/system ] && systemctl list-units --type=service --state=running --no-legend --plain 2>/dev/null)"
+# Pid files of live processes; none from a folder anyone may write to
+# (sticky, like /run/lock): those prove nothing.
+sec pidfiles "$(for f in /run/*.pid /run/*/*.pid; do
+  case "$f" in *"$nl"*) continue ;; esac
+  [ -f "$f" ] && [ -r "$f" ] && [ ! -k "${f%/*}" ] || continue
   p=; read -r p 2>/dev/null < "$f"
   case "$p" in ''|*[!0-9]*) continue ;; esac
   [ -d "/proc/$p" ] && echo "$f $p"
-done
-echo @@snf:procs
+done)"
 # Only the names service_for() knows (reading every /proc/PID/comm from sh
-# costs twice as much as grep does); python/perl scripts by their cmdline.
-grep -s -x -E 'apache2|httpd|postgres|memcached|gunicorn|sshd|cron|beam\.smp|rabbitmq-server|snf-dispatcher|snf-ganeti-even|ganeti-[a-z]+|archipelago|vlmcd|mt-pfiled|mt-sosd|blockerb|blockerm|python[0-9.]*|perl' /proc/[0-9]*/comm |
-while IFS=: read -r f c; do
-  case "$c" in
-    python*|perl*) a=$(tr '\0' ' ' 2>/dev/null < "${f%/comm}/cmdline"); echo "$c $a" ;;
-    *) echo "$c" ;;
-  esac
-done
-echo @@snf:df
-df -P -k / /var 2>/dev/null
-echo @@snf:end
+# costs twice as much as grep does). A record is the whole comm file and
+# matches only when it is exactly a known name and the kernel's newline.
+sec procs "$(grep -z -h -s -x -E '(apache2|httpd|postgres|memcached|gunicorn|sshd|cron|beam\.smp|rabbitmq-server|snf-dispatcher|snf-ganeti-even|ganeti-[a-z]+|archipelago|vlmcd|mt-pfiled|mt-sosd|blockerb|blockerm)[[:space:]]' /proc/[0-9]*/comm | tr -d '\000')"
+sec df "$(df -P -k / /var 2>/dev/null)"
+sec end ""
 exit 0
 "#;
 
 /// Why the output could not be read as facts.
 #[derive(Debug, thiserror::Error)]
-#[error("the facts script's output is incomplete (no `{0}` section); the host may lack a POSIX sh or dpkg")]
-pub struct Incomplete(pub &'static str);
+pub enum Incomplete {
+    #[error(
+        "the facts script's output has no `{0}` section; the host may lack a POSIX sh or dpkg"
+    )]
+    Missing(&'static str),
+    #[error("the facts script's output is not framed as it must be ({0}); nothing of it was used")]
+    Framing(String),
+}
 
-/// Splits the output into its sections.
-fn sections(out: &str) -> BTreeMap<&str, Vec<&str>> {
-    let mut map: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    let mut cur: Option<&str> = None;
-    for line in out.lines() {
-        if let Some(name) = line.strip_prefix("@@snf:") {
-            cur = Some(name.trim());
-            map.entry(name.trim()).or_default();
-        } else if let Some(c) = cur {
-            map.entry(c).or_default().push(line);
+/// One section: its name and its bytes.
+type Section<'a> = (&'a str, &'a [u8]);
+
+/// Splits the output into its sections by their lengths. Any byte that is
+/// not in a section's frame, a section cut short, or output after `end`
+/// refuses the whole output.
+fn sections(out: &[u8]) -> Result<Vec<Section<'_>>, Incomplete> {
+    let bad = |m: String| Err(Incomplete::Framing(m));
+    let mut found = Vec::new();
+    let mut at = 0;
+    while at < out.len() {
+        let Some(eol) = out[at..].iter().position(|&b| b == b'\n') else {
+            return bad(format!("an unterminated header at byte {at}"));
+        };
+        let header = std::str::from_utf8(&out[at..at + eol]).unwrap_or("");
+        let parsed = header
+            .strip_prefix("@@snf:")
+            .and_then(|h| h.split_once(' '))
+            .and_then(|(name, len)| Some((name, len.parse::<usize>().ok()?)));
+        let Some((name, len)) = parsed else {
+            return bad(format!("no section header at byte {at}"));
+        };
+        let start = at + eol + 1;
+        let Some(body) = out.get(start..start + len) else {
+            return bad(format!("section `{name}` is cut short"));
+        };
+        found.push((name, body));
+        at = start + len;
+        if name == "end" {
+            if at != out.len() {
+                return bad(format!("{} bytes after the end", out.len() - at));
+            }
+            return Ok(found);
         }
     }
-    map
+    Err(Incomplete::Missing("end"))
+}
+
+/// A section's text as lines (a section holds its text and a newline).
+fn lines(body: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The sections, each named once (APT files in order, by pairs).
+struct Sections {
+    named: BTreeMap<String, Vec<String>>,
+    apt_files: Vec<(String, Vec<String>)>,
+}
+
+impl Sections {
+    fn read(out: &[u8]) -> Result<Sections, Incomplete> {
+        let mut named = BTreeMap::new();
+        let mut apt_files = Vec::new();
+        let mut apt_path: Option<String> = None;
+        for (name, body) in sections(out)? {
+            match name {
+                "apt_file" => {
+                    let text = String::from_utf8_lossy(body);
+                    apt_path = Some(text.strip_suffix('\n').unwrap_or(&text).to_string());
+                }
+                "apt_body" => {
+                    let Some(path) = apt_path.take() else {
+                        return Err(Incomplete::Framing("an APT file without its path".into()));
+                    };
+                    apt_files.push((path, lines(body)));
+                }
+                _ => {
+                    if named.insert(name.to_string(), lines(body)).is_some() {
+                        return Err(Incomplete::Framing(format!("section `{name}` twice")));
+                    }
+                }
+            }
+        }
+        if apt_path.is_some() {
+            return Err(Incomplete::Framing("an APT path without its file".into()));
+        }
+        Ok(Sections { named, apt_files })
+    }
+
+    fn get(&self, name: &str) -> Vec<&str> {
+        self.named
+            .get(name)
+            .map(|l| l.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    fn first(&self, name: &str) -> Option<String> {
+        self.get(name).first().map(|l| l.trim().to_string())
+    }
 }
 
 /// The package list read from a host, kept to be reused while the host's
@@ -124,18 +206,22 @@ pub fn script_for(cached: Option<&DpkgSnapshot>) -> String {
 }
 
 /// Reads the script's output; `cached` is what was sent to `script_for`.
-pub fn parse(out: &str, cached: Option<&DpkgSnapshot>) -> Result<Parsed, Incomplete> {
-    let s = sections(out);
-    for required in ["os", "apt", "df", "end"] {
-        if !s.contains_key(required) {
-            return Err(Incomplete(required));
+/// Only output that frames exactly is read (and only then is there a
+/// snapshot to keep).
+pub fn parse(out: &[u8], cached: Option<&DpkgSnapshot>) -> Result<Parsed, Incomplete> {
+    let s = Sections::read(out)?;
+    for required in ["os", "dpkg_fp", "dpkg_audit", "procs", "df"] {
+        if !s.named.contains_key(required) {
+            return Err(Incomplete::Missing(required));
         }
     }
-    let get = |name: &str| s.get(name).cloned().unwrap_or_default();
-    let first = |name: &str| get(name).first().map(|l| l.trim().to_string());
-    let fingerprint = first("dpkg_fp").unwrap_or_default();
-    let (dpkg_lines, snapshot) = match (s.get("dpkg"), s.contains_key("dpkg_unchanged"), cached) {
-        (Some(lines), _, _) => {
+    let fingerprint = s.first("dpkg_fp").unwrap_or_default();
+    let (dpkg_lines, snapshot) = match (
+        s.named.get("dpkg"),
+        s.named.contains_key("dpkg_unchanged"),
+        cached,
+    ) {
+        (Some(lines), false, _) => {
             let text = lines.join("\n");
             let snap = (!fingerprint.is_empty()).then(|| DpkgSnapshot {
                 fingerprint: fingerprint.clone(),
@@ -144,28 +230,28 @@ pub fn parse(out: &str, cached: Option<&DpkgSnapshot>) -> Result<Parsed, Incompl
             (text, snap)
         }
         (None, true, Some(c)) if c.fingerprint == fingerprint => (c.lines.clone(), None),
-        _ => return Err(Incomplete("dpkg")),
+        _ => return Err(Incomplete::Missing("dpkg")),
     };
     let dpkg_lines: Vec<&str> = dpkg_lines.lines().collect();
     let (packages, held, pending) = parse_dpkg(&dpkg_lines);
-    let mut audit: Vec<String> = get("dpkg_audit").iter().map(|l| l.to_string()).collect();
+    let mut audit: Vec<String> = s.get("dpkg_audit").iter().map(|l| l.to_string()).collect();
     while audit.last().is_some_and(|l| l.trim().is_empty()) {
         audit.pop();
     }
     let facts = Facts {
-        os: parse_os(&get("os"), first("debian_version")),
-        kernel: first("kernel"),
-        boot_id: first("boot_id"),
-        apt_sources: parse_apt(&get("apt")),
+        os: parse_os(&s.get("os"), s.first("debian_version")),
+        kernel: s.first("kernel"),
+        boot_id: s.first("boot_id"),
+        apt_sources: parse_apt(&s.apt_files),
         packages,
         held,
         dpkg: DpkgState {
             pending,
-            interrupted: !get("dpkg_updates").is_empty(),
+            interrupted: !s.get("dpkg_updates").is_empty(),
             audit,
         },
-        services: parse_services(&get("systemd"), &get("pidfiles"), &get("procs")),
-        disk: parse_df(&get("df")),
+        services: parse_services(&s.get("systemd"), &s.get("pidfiles"), &s.get("procs")),
+        disk: parse_df(&s.get("df")),
     };
     Ok(Parsed { facts, snapshot })
 }
@@ -275,34 +361,23 @@ fn parse_dpkg(lines: &[&str]) -> DpkgParsed {
     (packages, held, pending)
 }
 
-/// The `apt` section: `@@file PATH` then the file's lines.
-fn parse_apt(lines: &[&str]) -> Vec<AptSource> {
+/// The APT files, each with its lines.
+fn parse_apt(files: &[(String, Vec<String>)]) -> Vec<AptSource> {
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let Some(file) = lines[i].strip_prefix("@@file ") else {
-            i += 1;
-            continue;
-        };
-        let start = i + 1;
-        let mut end = start;
-        while end < lines.len() && !lines[end].starts_with("@@file ") {
-            end += 1;
-        }
-        let body = &lines[start..end];
+    for (file, lines) in files {
+        let body: Vec<&str> = lines.iter().map(String::as_str).collect();
         // apt reads only *.list and *.sources; anything else (.disabled,
         // .save, .distUpgrade) is kept but reported as disabled.
         let active_file = file.ends_with(".list") || file.ends_with(".sources");
         let found = if file.ends_with(".sources") || file.contains(".sources.") {
-            super::apt::parse_deb822(file, body)
+            super::apt::parse_deb822(file, &body)
         } else {
-            super::apt::parse_one_line(file, body)
+            super::apt::parse_one_line(file, &body)
         };
         out.extend(found.into_iter().map(|mut s| {
             s.enabled &= active_file;
             s
         }));
-        i = end;
     }
     out
 }
@@ -379,18 +454,10 @@ fn parse_services(systemd: &[&str], pidfiles: &[&str], procs: &[&str]) -> Vec<Se
             .or_default()
             .insert(format!("pidfile {path}"));
     }
-    for l in procs {
-        let mut words = l.split_whitespace();
-        let Some(comm) = words.next() else { continue };
-        let name = if comm.starts_with("python") || comm.starts_with("perl") {
-            // `python3 /usr/bin/gunicorn ...`: the script names the service.
-            words
-                .filter(|w| !w.starts_with('-'))
-                .find_map(|w| service_for(w.rsplit('/').next().unwrap_or(w)))
-        } else {
-            service_for(comm)
-        };
-        if let Some(name) = name {
+    // Process names only (a script run by its interpreter shows as the
+    // script's name when started through its #! line, as services are).
+    for comm in procs {
+        if let Some(name) = service_for(comm) {
             found
                 .entry(name.to_string())
                 .or_default()
@@ -432,6 +499,31 @@ fn parse_df(lines: &[&str]) -> Vec<Disk> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Frames text written the readable way (`@@snf:NAME` lines, APT files
+    /// as `@@file PATH` lines inside `apt`) as the script does.
+    fn frame(text: &str) -> Vec<u8> {
+        let mut parts: Vec<(String, String)> = Vec::new();
+        let mut in_apt = false;
+        for line in text.split_inclusive('\n') {
+            if let Some(name) = line.strip_prefix("@@snf:") {
+                in_apt = name.trim() == "apt";
+                if !in_apt {
+                    parts.push((name.trim().to_string(), String::new()));
+                }
+            } else if let Some(path) = line.strip_prefix("@@file ").filter(|_| in_apt) {
+                parts.push(("apt_file".into(), path.to_string()));
+                parts.push(("apt_body".into(), String::new()));
+            } else if let Some(last) = parts.last_mut() {
+                last.1.push_str(line);
+            }
+        }
+        let mut out = Vec::new();
+        for (name, body) in parts {
+            out.extend(format!("@@snf:{name} {}\n{body}", body.len()).into_bytes());
+        }
+        out
+    }
 
     const SAMPLE: &str = "@@snf:os
 PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"
@@ -485,7 +577,7 @@ sshd
 apache2
 apache2
 postgres
-python3 /usr/bin/python3 /usr/bin/gunicorn --config /etc/gunicorn.d/synnefo
+gunicorn
 snf-ganeti-even
 bash
 @@snf:df
@@ -497,7 +589,7 @@ Filesystem     1024-blocks     Used Available Capacity Mounted on
 
     #[test]
     fn parses_every_section() {
-        let p = parse(SAMPLE, None).unwrap();
+        let p = parse(&frame(SAMPLE), None).unwrap();
         let f = p.facts;
         assert_eq!(f.os.id, "debian");
         assert_eq!(f.os.codename.as_deref(), Some("bookworm"));
@@ -534,7 +626,7 @@ Filesystem     1024-blocks     Used Available Capacity Mounted on
 
     #[test]
     fn apt_sources_of_every_kind_with_disabled_ones_marked() {
-        let f = parse(SAMPLE, None).unwrap().facts;
+        let f = parse(&frame(SAMPLE), None).unwrap().facts;
         let got: Vec<_> = f
             .apt_sources
             .iter()
@@ -587,37 +679,120 @@ Filesystem     1024-blocks     Used Available Capacity Mounted on
             "mt-sosd",
             "blockerb",
             "blockerm",
-            "python3",
-            "python2.7",
-            "perl",
         ];
         let mut all: Vec<&str> = names.to_vec();
         all.extend(GANETI);
-        let pattern = SCRIPT
+        let grep = SCRIPT
             .lines()
-            .find_map(|l| l.strip_prefix("grep -s -x -E '"))
-            .and_then(|l| l.split('\'').next())
+            .find_map(|l| l.strip_prefix("sec procs \"$("))
+            .and_then(|l| l.split(" /proc/").next())
             .unwrap();
+        // comm files as the kernel gives them (name and newline), and names
+        // with a line of their own, which must match nothing.
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("names"), all.join("\n")).unwrap();
-        let out = std::process::Command::new("grep")
-            .args(["-c", "-x", "-E", pattern])
-            .arg(d.path().join("names"))
+        let dir = d.path().join("proc/1");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, n) in all.iter().enumerate() {
+            let p = d.path().join(format!("proc/{i}"));
+            std::fs::create_dir_all(&p).unwrap();
+            std::fs::write(p.join("comm"), format!("{n}\n")).unwrap();
+            let q = d.path().join(format!("proc/{}", 1000 + i));
+            std::fs::create_dir_all(&q).unwrap();
+            std::fs::write(q.join("comm"), format!("x\n{n}\n")).unwrap();
+            let r = d.path().join(format!("proc/{}", 2000 + i));
+            std::fs::create_dir_all(&r).unwrap();
+            std::fs::write(r.join("comm"), format!("{n}\n@@snf:end 0\n")).unwrap();
+        }
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{grep} {}/proc/[0-9]*/comm | tr -d '\\000'",
+                d.path().display()
+            ))
             .output()
             .unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            all.len().to_string()
-        );
+        let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        got.sort();
+        let mut want: Vec<String> = all.iter().map(|n| n.to_string()).collect();
+        want.sort();
+        assert_eq!(got, want);
         for n in all {
-            let is_script = n.starts_with("python") || n.starts_with("perl");
-            assert!(is_script || service_for(n).is_some(), "{n}");
+            assert!(service_for(n).is_some(), "{n}");
         }
     }
 
     #[test]
     fn missing_sections_are_an_error() {
-        assert!(parse("@@snf:os\nID=debian\n", None).is_err());
+        let e = parse(&frame("@@snf:os\nID=debian\n@@snf:end\n"), None).unwrap_err();
+        assert!(matches!(e, Incomplete::Missing(_)), "{e}");
+        let e = parse(b"@@snf:os 10\nID=debian\n", None).unwrap_err();
+        assert!(matches!(e, Incomplete::Missing("end")), "{e}");
+    }
+
+    /// SAMPLE framed, with its `procs` section holding `procs` (framed as
+    /// the script frames it, whatever it says).
+    fn with_procs(procs: &str) -> Vec<u8> {
+        let framed = String::from_utf8(frame(SAMPLE)).unwrap();
+        let (head, rest) = framed.split_once("@@snf:procs ").unwrap();
+        let tail = &rest[rest.find("@@snf:df ").unwrap()..];
+        format!("{head}@@snf:procs {}\n{procs}{tail}", procs.len()).into_bytes()
+    }
+
+    #[test]
+    fn text_inside_a_section_never_starts_another() {
+        // What the old line-marked output let a process name inject.
+        let forged = "sshd\n@@snf:dpkg 20\nii \tsnf-fake\t9.9\n@@snf:end 0\n";
+        let f = parse(&with_procs(forged), None).unwrap().facts;
+        let clean = parse(&with_procs("sshd\n"), None).unwrap().facts;
+        assert!(!f.packages.contains_key("snf-fake"));
+        assert_eq!(f.packages, clean.packages);
+        assert_eq!(f.held, clean.held);
+        assert_eq!(f.services, clean.services);
+    }
+
+    #[test]
+    fn output_that_does_not_frame_exactly_is_refused() {
+        let good = frame(SAMPLE);
+        assert!(parse(&good, None).is_ok());
+        let framing = |out: &[u8]| matches!(parse(out, None), Err(Incomplete::Framing(_)));
+        // A byte more or less anywhere in a section: the next header is off.
+        let s = String::from_utf8(good.clone()).unwrap();
+        let longer = s.replacen("bookworm main\n", "bookworm main\nx\n", 1);
+        assert!(
+            framing(longer.as_bytes()),
+            "a section longer than its length"
+        );
+        let shorter = s.replacen("bookworm main\n", "bookworm\n", 1);
+        assert!(
+            framing(shorter.as_bytes()),
+            "a section shorter than its length"
+        );
+        // Cut short, or followed by anything.
+        assert!(framing(&good[..good.len() - 20]), "cut short");
+        let mut trailing = good.clone();
+        trailing.extend(b"@@snf:dpkg 19\nii \tsnf-fake\t9.9\n");
+        assert!(framing(&trailing), "output after the end");
+        // Something before the first header.
+        let mut leading = b"hello\n".to_vec();
+        leading.extend(&good);
+        assert!(framing(&leading));
+        // A section given twice.
+        let twice = frame(&SAMPLE.replacen("@@snf:kernel\n", "@@snf:kernel\nx\n@@snf:kernel\n", 1));
+        assert!(framing(&twice));
+        // Lengths are bytes: a multibyte character counts for its bytes.
+        let utf8 = frame(&SAMPLE.replacen("12.8", "12.8 é", 1));
+        assert_eq!(
+            parse(&utf8, None)
+                .unwrap()
+                .facts
+                .os
+                .debian_version
+                .as_deref(),
+            Some("12.8 é")
+        );
     }
 
     #[test]
@@ -629,7 +804,7 @@ Filesystem     1024-blocks     Used Available Capacity Mounted on
             .output()
             .unwrap();
         assert!(out.status.success());
-        let p = parse(&String::from_utf8_lossy(&out.stdout), None).unwrap();
+        let p = parse(&out.stdout, None).unwrap();
         let f = p.facts;
         assert!(!f.os.id.is_empty());
         assert!(!f.disk.is_empty());
@@ -643,8 +818,8 @@ Filesystem     1024-blocks     Used Available Capacity Mounted on
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("@@snf:dpkg_unchanged"), "{text}");
-        let again = parse(&text, Some(&snap)).unwrap();
+        assert!(text.contains("@@snf:dpkg_unchanged 0\n"), "{text}");
+        let again = parse(&out.stdout, Some(&snap)).unwrap();
         assert!(again.snapshot.is_none());
         assert_eq!(again.facts.packages, f.packages);
         // A stale snapshot is never used.
@@ -652,6 +827,21 @@ Filesystem     1024-blocks     Used Available Capacity Mounted on
             fingerprint: "0:0:0:0".into(),
             lines: String::new(),
         };
-        assert!(parse(&text, Some(&stale)).is_err());
+        assert!(parse(&out.stdout, Some(&stale)).is_err());
+    }
+
+    #[test]
+    fn the_script_frames_under_bash_and_a_utf8_locale_too() {
+        // /bin/sh is dash here; some hosts run bash as sh, some a UTF-8
+        // locale: the lengths must still be bytes.
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(SCRIPT)
+            .env("LC_ALL", "C.UTF-8")
+            .env("LANG", "C.UTF-8")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        parse(&out.stdout, None).unwrap();
     }
 }

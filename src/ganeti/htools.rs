@@ -21,7 +21,15 @@ pub fn parse(text: &str, file: &str) -> Result<Snapshot, ModelError> {
     // Split at empty lines like Ganeti's `sepSplit`, remembering each
     // line's number; empty sections beyond the fifth are trailing blanks.
     let mut sections: Vec<Vec<(usize, &str)>> = vec![Vec::new()];
-    for (i, line) in text.lines().enumerate() {
+    // Lines end at '\n' only, as Haskell's `lines` in Text.hs splits them: a
+    // '\r' stays part of the last field (str::lines would drop it, and the
+    // file written back would be another snapshot).
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    let lines = (!text.is_empty())
+        .then(|| body.split('\n'))
+        .into_iter()
+        .flatten();
+    for (i, line) in lines.enumerate() {
         if line.is_empty() {
             sections.push(Vec::new());
         } else if let Some(last) = sections.last_mut() {
@@ -33,9 +41,17 @@ pub fn parse(text: &str, file: &str) -> Result<Snapshot, ModelError> {
         sections.pop();
         trailing_blank_lines += 1;
     }
+    // A whole-line problem points at column 1; a field's at the field.
     let err = |line: usize, message: String| ModelError::Parse {
         file: file.to_string(),
         line,
+        column: 1,
+        message,
+    };
+    let field_err = |line: usize, f: &[&str], i: usize, message: String| ModelError::Parse {
+        file: file.to_string(),
+        line,
+        column: field_column(f, i),
         message,
     };
     if sections.len() > 5 {
@@ -92,25 +108,26 @@ pub fn parse(text: &str, file: &str) -> Result<Snapshot, ModelError> {
                 format!("node line has {} fields, expected 9 to 15", f.len()),
             ));
         }
-        let num = |i: usize, what: &str| whole(&f, i, what).map_err(|m| err(n, m));
-        let cpus = f[6]
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| err(n, format!("field 7 (cpus) is {:?}, not a number", f[6])))?;
+        let num = |i: usize, what: &str| whole(&f, i, what).map_err(|m| field_err(n, &f, i, m));
+        let cpus = number(&f, 6, "cpus").map_err(|m| field_err(n, &f, 6, m))?;
         let (offline, master) = match f[7] {
             "Y" => (true, false),
             "N" => (false, false),
             "M" => (false, true),
             other => {
-                return Err(err(
+                return Err(field_err(
                     n,
+                    &f,
+                    7,
                     format!("field 8 (offline) is {other:?}, expected Y, N or M"),
                 ))
             }
         };
         let group = *group_by_uuid.get(f[8]).ok_or_else(|| {
-            err(
+            field_err(
                 n,
+                &f,
+                8,
                 format!(
                     "field 9 (group) names group uuid {:?}, not in the groups section",
                     f[8]
@@ -150,20 +167,24 @@ pub fn parse(text: &str, file: &str) -> Result<Snapshot, ModelError> {
                 format!("instance line has {} fields, expected 9 to 13", f.len()),
             ));
         }
-        let num = |i: usize, what: &str| whole(&f, i, what).map_err(|m| err(n, m));
+        let num = |i: usize, what: &str| whole(&f, i, what).map_err(|m| field_err(n, &f, i, m));
         let auto_balance = match f[5] {
             "Y" => true,
             "N" => false,
             other => {
-                return Err(err(
+                return Err(field_err(
                     n,
+                    &f,
+                    5,
                     format!("field 6 (auto_balance) is {other:?}, expected Y or N"),
                 ))
             }
         };
         let pnode = *node_by_name.get(f[6]).ok_or_else(|| {
-            err(
+            field_err(
                 n,
+                &f,
+                6,
                 format!(
                     "field 7 (primary node) {:?} is not in the nodes section",
                     f[6]
@@ -174,8 +195,10 @@ pub fn parse(text: &str, file: &str) -> Result<Snapshot, ModelError> {
             None
         } else {
             Some(*node_by_name.get(f[7]).ok_or_else(|| {
-                err(
+                field_err(
                     n,
+                    &f,
+                    7,
                     format!(
                         "field 8 (secondary node) {:?} is not in the nodes section",
                         f[7]
@@ -213,12 +236,7 @@ pub fn parse(text: &str, file: &str) -> Result<Snapshot, ModelError> {
                     ),
                 ));
             }
-            let vcpu_ratio = f[4].trim().parse::<f64>().map_err(|_| {
-                err(
-                    n,
-                    format!("field 5 (vcpu_ratio) is {:?}, not a number", f[4]),
-                )
-            })?;
+            let vcpu_ratio = number(&f, 4, "vcpu_ratio").map_err(|m| field_err(n, &f, 4, m))?;
             policies.push(Policy {
                 owner: f[0].to_string(),
                 vcpu_ratio,
@@ -359,6 +377,51 @@ fn whole(f: &[&str], i: usize, what: &str) -> Result<u64, String> {
         .map_err(|_| format!("field {} ({what}) is {:?}, not a whole number", i + 1, f[i]))
 }
 
+/// Field `i` of a line as a finite decimal number the way htools reads one
+/// (`-`, digits, optional `.digits` and exponent): Rust's own float parser
+/// also takes `inf`, `nan`, `.5` and `1e999` (infinite), which htools refuses.
+fn number(f: &[&str], i: usize, what: &str) -> Result<f64, String> {
+    let t = f[i].trim();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(e) => (&t[..e], Some(&t[e + 1..])),
+        None => (t, None),
+    };
+    let (int, frac) = match mantissa
+        .strip_prefix('-')
+        .unwrap_or(mantissa)
+        .split_once('.')
+    {
+        Some((a, b)) => (a, Some(b)),
+        None => (mantissa.strip_prefix('-').unwrap_or(mantissa), None),
+    };
+    let well_formed = digits(int)
+        && frac.is_none_or(digits)
+        && exponent.is_none_or(|e| digits(e.strip_prefix(['-', '+']).unwrap_or(e)));
+    match t.parse::<f64>() {
+        Ok(x) if well_formed && x.is_finite() => Ok(x),
+        Ok(_) if well_formed => Err(format!(
+            "field {} ({what}) is {:?}, out of range (not a finite number)",
+            i + 1,
+            f[i]
+        )),
+        _ => Err(format!(
+            "field {} ({what}) is {:?}, not a finite decimal number",
+            i + 1,
+            f[i]
+        )),
+    }
+}
+
+/// 1-based column (in characters) where field `i` of a `|`-separated line
+/// starts.
+fn field_column(f: &[&str], i: usize) -> usize {
+    1 + f[..i.min(f.len())]
+        .iter()
+        .map(|s| s.chars().count() + 1)
+        .sum::<usize>()
+}
+
 fn fmt_num(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e15 {
         format!("{}", x as i64)
@@ -428,7 +491,7 @@ mod tests {
     fn bad_lines_are_named_with_file_and_line() {
         let text = "g|u|preferred|\n\nn1|100|0|100|10|10|4|N|u|1\nn2|1x0|0|100|10|10|4|N|u|1\n\n\n";
         let err = parse(text, "x.data").unwrap_err().to_string();
-        assert!(err.starts_with("x.data:4:"), "{err}");
+        assert!(err.starts_with("x.data:4:4: field 2 (mem_total)"), "{err}");
         assert!(err.contains("mem_total"), "{err}");
         let text =
             "g|u|preferred|\n\nn1|100|0|100|10|10|4|N|u|1\n\ni|10|10|1|running|Y|ghost||plain||1\n";
@@ -444,6 +507,46 @@ mod tests {
             err.contains("6 sections") && err.starts_with("z.data:11:"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn infinite_and_nan_numbers_are_refused_with_line_and_column() {
+        // Rust's float parser takes each of these; htools does not.
+        for bad in [
+            "inf", "nan", "NaN", "infinity", "-inf", "1e999", ".5", "4.", "+4",
+        ] {
+            let text = format!("g|u|preferred|\n\nn1|100|0|100|10|10|{bad}|N|u|1\n\n\n");
+            let err = parse(&text, "n.data").unwrap_err().to_string();
+            // Field 7 starts after "n1|100|0|100|10|10|": column 20.
+            assert!(
+                err.starts_with("n.data:3:20: field 7 (cpus)"),
+                "{bad}: {err}"
+            );
+            let policy = format!(
+                "g|u|preferred|\n\nn1|100|0|100|10|10|4|N|u|1\n\n\n\n|std|min;max|plain|{bad}|32.0\n"
+            );
+            let err = parse(&policy, "p.data").unwrap_err().to_string();
+            assert!(
+                err.starts_with("p.data:7:20: field 5 (vcpu_ratio)"),
+                "{bad}: {err}"
+            );
+        }
+        for good in ["4", "4.0", "-1", "1e3", "2.5E-1"] {
+            let text = format!("g|u|preferred|\n\nn1|100|0|100|10|10|{good}|N|u|1\n\n\n");
+            let snap = parse(&text, "n.data").unwrap_or_else(|e| panic!("{good}: {e}"));
+            assert_eq!(snap.nodes[0].cpus, good.parse::<f64>().unwrap());
+        }
+    }
+
+    #[test]
+    fn a_carriage_return_stays_in_its_field() {
+        // Found by fuzz/fuzz_targets/htools.rs: "\r\n" lost its '\r', so the
+        // file written back parsed to another snapshot.
+        let text = "g|u|preferred|x\r\r\n\nn1|100|0|100|10|10|4|N|u|1\r\n\n\n";
+        let snap = parse(text, "cr.data").unwrap();
+        assert_eq!(snap.groups[0].rest, ["x\r\r"]);
+        assert_eq!(write(&snap), text);
+        assert_eq!(parse(&write(&snap), "cr.data").unwrap(), snap);
     }
 
     #[test]

@@ -176,11 +176,12 @@ impl Snapshot {
 /// A snapshot that cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    /// A text file with a bad line.
-    #[error("{file}:{line}: {message}")]
+    /// A text file with a bad line (column 1 when the whole line is bad).
+    #[error("{file}:{line}:{column}: {message}")]
     Parse {
         file: String,
         line: usize,
+        column: usize,
         message: String,
     },
     /// Answers that contradict each other.

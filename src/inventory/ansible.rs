@@ -67,9 +67,13 @@ pub struct Imported {
     pub warnings: Vec<String>,
 }
 
+/// The most hosts one pattern (the product of its ranges) or one inventory
+/// may hold: a typo such as `node[1:9999999]` is refused before anything is
+/// expanded.
+pub const MAX_HOSTS: u64 = 100_000;
+
 #[derive(Default, Debug)]
 struct Group {
-    hosts: Vec<String>,
     children: Vec<String>,
     vars: BTreeMap<String, String>,
 }
@@ -78,6 +82,8 @@ struct Group {
 struct Parsed {
     groups: BTreeMap<String, Group>,
     host_vars: HashMap<String, BTreeMap<String, String>>,
+    /// The groups each host is listed in directly, in file order.
+    host_groups: HashMap<String, Vec<String>>,
     host_order: Vec<String>,
 }
 
@@ -94,10 +100,30 @@ impl Parsed {
             .entry(host.to_string())
             .or_default()
             .extend(vars);
-        let g = self.group(group);
-        if !g.hosts.iter().any(|h| h == host) {
-            g.hosts.push(host.to_string());
+        self.group(group);
+        let groups = self.host_groups.entry(host.to_string()).or_default();
+        if !groups.iter().any(|g| g == group) {
+            groups.push(group.to_string());
         }
+    }
+
+    /// Adds every host `pattern` expands to; the error says why not (the
+    /// caller adds file and line).
+    fn add_hosts(
+        &mut self,
+        group: &str,
+        pattern: &str,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<(), RangeError> {
+        for host in expand_range(pattern)? {
+            self.add_host(group, &host, vars.clone());
+        }
+        if self.host_order.len() as u64 > MAX_HOSTS {
+            return Err(RangeError::TooMany(format!(
+                "the inventory lists more than {MAX_HOSTS} hosts (at `{pattern}`)"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -108,6 +134,16 @@ pub fn import_ansible(path: &Path, map: &RoleMap) -> Result<Imported, AnsibleErr
         path: path.to_path_buf(),
         source,
     })?;
+    import_ansible_text(path, &text, map)
+}
+
+/// Converts `text` as if read from `path` (whose name decides YAML or INI
+/// and names the file in errors).
+pub fn import_ansible_text(
+    path: &Path,
+    text: &str,
+    map: &RoleMap,
+) -> Result<Imported, AnsibleError> {
     let yaml = matches!(
         path.extension().and_then(|e| e.to_str()),
         Some("yml" | "yaml")
@@ -117,9 +153,9 @@ pub fn import_ansible(path: &Path, map: &RoleMap) -> Result<Imported, AnsibleErr
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .is_some_and(|l| l.starts_with("---") || (l.ends_with(':') && !l.starts_with('[')));
     let parsed = if yaml {
-        parse_yaml(path, &text)?
+        parse_yaml(path, text)?
     } else {
-        parse_ini(path, &text)?
+        parse_ini(path, text)?
     };
     let stem = path
         .file_stem()
@@ -190,9 +226,8 @@ fn parse_ini(path: &Path, text: &str) -> Result<Parsed, AnsibleError> {
                     })?;
                     vars.insert(k.to_string(), unquote(v));
                 }
-                for host in expand_range(pattern).map_err(|m| err(n, m))? {
-                    p.add_host(&group, &host, vars.clone());
-                }
+                p.add_hosts(&group, pattern, &vars)
+                    .map_err(|e| err(n, e.to_string()))?;
             }
         }
     }
@@ -239,61 +274,154 @@ fn unquote(v: &str) -> String {
     t.to_string()
 }
 
-/// Expands Ansible host ranges: `web[01:03].x` → web01.x, web02.x, web03.x;
-/// `db-[a:c]` → db-a, db-b, db-c.
-fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
-    let Some(open) = pattern.find('[') else {
-        return Ok(vec![pattern.to_string()]);
-    };
-    let close = pattern[open..]
-        .find(']')
-        .map(|c| open + c)
-        .ok_or_else(|| format!("unclosed range in host `{pattern}`"))?;
-    let (head, spec, tail) = (
-        &pattern[..open],
-        &pattern[open + 1..close],
-        &pattern[close + 1..],
-    );
-    let parts: Vec<&str> = spec.split(':').collect();
-    let bad = || format!("bad range `[{spec}]` in host `{pattern}`");
-    if parts.len() < 2 || parts.len() > 3 {
-        return Err(bad());
-    }
-    let step: usize = match parts.get(2) {
-        Some(s) => s.parse().ok().filter(|s| *s > 0).ok_or_else(bad)?,
-        None => 1,
-    };
-    let mut items = Vec::new();
-    if let (Ok(a), Ok(b)) = (parts[0].parse::<u64>(), parts[1].parse::<u64>()) {
-        let width = if parts[0].starts_with('0') {
-            parts[0].len()
-        } else {
-            0
+/// Why a host pattern cannot be expanded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum RangeError {
+    /// Not a range Ansible understands.
+    #[error("{0}")]
+    Bad(String),
+    /// More hosts than [`MAX_HOSTS`].
+    #[error("{0}")]
+    TooMany(String),
+}
+
+/// One `[a:b]` or `[a:b:step]` of a host pattern.
+enum Range {
+    Numbers {
+        first: u64,
+        last: u64,
+        step: u64,
+        width: usize,
+    },
+    Letters {
+        first: u8,
+        last: u8,
+        step: u8,
+    },
+}
+
+impl Range {
+    fn parse(spec: &str, pattern: &str) -> Result<Range, RangeError> {
+        let bad = || RangeError::Bad(format!("bad range `[{spec}]` in host `{pattern}`"));
+        let parts: Vec<&str> = spec.split(':').collect();
+        if parts.len() < 2 || parts.len() > 3 {
+            return Err(bad());
+        }
+        let step: u64 = match parts.get(2) {
+            Some(s) => s.parse().ok().filter(|s| *s > 0).ok_or_else(bad)?,
+            None => 1,
         };
-        for v in (a..=b).step_by(step) {
-            items.push(format!("{v:0width$}"));
+        if let (Ok(first), Ok(last)) = (parts[0].parse::<u64>(), parts[1].parse::<u64>()) {
+            let width = if parts[0].starts_with('0') {
+                parts[0].len()
+            } else {
+                0
+            };
+            Ok(Range::Numbers {
+                first,
+                last,
+                step,
+                width,
+            })
+        } else if let ([first], [last]) = (parts[0].as_bytes(), parts[1].as_bytes()) {
+            Ok(Range::Letters {
+                first: *first,
+                last: *last,
+                step: u8::try_from(step).unwrap_or(u8::MAX),
+            })
+        } else {
+            Err(bad())
         }
-    } else if let ([a], [b]) = (parts[0].as_bytes(), parts[1].as_bytes()) {
-        for c in (*a..=*b).step_by(step) {
-            items.push((c as char).to_string());
-        }
-    } else {
-        return Err(bad());
     }
-    let mut out = Vec::new();
-    for item in items {
-        for rest in expand_range(tail)? {
-            out.push(format!("{head}{item}{rest}"));
+
+    /// How many items it yields, computed without yielding them.
+    fn len(&self) -> u64 {
+        match *self {
+            Range::Numbers {
+                first, last, step, ..
+            } if first <= last => (last - first) / step + 1,
+            Range::Letters { first, last, step } if first <= last => {
+                u64::from((last - first) / step) + 1
+            }
+            _ => 0,
         }
+    }
+
+    fn items(&self) -> Vec<String> {
+        match *self {
+            Range::Numbers {
+                first,
+                last,
+                step,
+                width,
+            } => (first..=last)
+                .step_by(usize::try_from(step).unwrap_or(usize::MAX))
+                .map(|v| format!("{v:0width$}"))
+                .collect(),
+            Range::Letters { first, last, step } => (first..=last)
+                .step_by(usize::from(step))
+                .map(|c| char::from(c).to_string())
+                .collect(),
+        }
+    }
+}
+
+/// Expands Ansible host ranges: `web[01:03].x` → web01.x, web02.x, web03.x;
+/// `db-[a:c]` → db-a, db-b, db-c; several ranges multiply. A pattern that
+/// would expand to more than [`MAX_HOSTS`] is refused before expanding.
+fn expand_range(pattern: &str) -> Result<Vec<String>, RangeError> {
+    // The text before the first range, then each range with the text after it.
+    let mut ranges = Vec::new();
+    let (head, mut rest) = match pattern.find('[') {
+        Some(open) => (&pattern[..open], &pattern[open..]),
+        None => (pattern, ""),
+    };
+    while let Some(after) = rest.strip_prefix('[') {
+        let close = after
+            .find(']')
+            .ok_or_else(|| RangeError::Bad(format!("unclosed range in host `{pattern}`")))?;
+        let tail = &after[close + 1..];
+        let next = tail.find('[').unwrap_or(tail.len());
+        ranges.push((Range::parse(&after[..close], pattern)?, &tail[..next]));
+        rest = &tail[next..];
+    }
+    let count = ranges
+        .iter()
+        .try_fold(1u64, |n, (r, _)| n.checked_mul(r.len()))
+        .filter(|n| *n <= MAX_HOSTS);
+    if count.is_none() {
+        return Err(RangeError::TooMany(format!(
+            "host range `{pattern}` expands to more than {MAX_HOSTS} hosts; \
+             split it or fix the bounds"
+        )));
+    }
+    let mut out = vec![head.to_string()];
+    for (range, text) in &ranges {
+        let items = range.items();
+        out = out
+            .iter()
+            .flat_map(|prefix| {
+                items
+                    .iter()
+                    .map(move |item| format!("{prefix}{item}{text}"))
+            })
+            .collect();
     }
     Ok(out)
 }
 
+/// Adds the hosts of a pattern to a group, with their vars.
+type AddHosts<'a> = dyn FnMut(&mut Parsed, &str, &str, BTreeMap<String, String>) + 'a;
+
 fn parse_yaml(path: &Path, text: &str) -> Result<Parsed, AnsibleError> {
     use serde_yaml_ng::Value;
+    // The YAML parser places an error at the end of the input on the line
+    // after the last one; name the last line instead (and line 1 when it
+    // gives no place at all).
+    let last_line = text.split('\n').count();
     let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| AnsibleError::Syntax {
         path: path.to_path_buf(),
-        line: e.location().map(|l| l.line()).unwrap_or(0),
+        line: e.location().map_or(1, |l| l.line().clamp(1, last_line)),
         message: e.to_string(),
     })?;
     let mut p = Parsed::default();
@@ -323,17 +451,32 @@ fn parse_yaml(path: &Path, text: &str) -> Result<Parsed, AnsibleError> {
         }
         out
     }
-    fn group(p: &mut Parsed, name: &str, body: &Value) {
+    // YAML values carry no position: a refused pattern is located by the
+    // first line that names it.
+    let line_of = |pattern: &str| {
+        text.lines()
+            .position(|l| l.contains(pattern))
+            .map_or(1, |i| i + 1)
+    };
+    let mut refused = None;
+    let mut hosts_of = |p: &mut Parsed, group: &str, pattern: &str, vars| {
+        match p.add_hosts(group, pattern, &vars) {
+            Ok(()) => {}
+            // A malformed range is kept as written, as Ansible's own
+            // parser would fail on it; `inventory check` points at it.
+            Err(RangeError::Bad(_)) => p.add_host(group, pattern, vars),
+            Err(e @ RangeError::TooMany(_)) => {
+                refused.get_or_insert((line_of(pattern), e.to_string()));
+            }
+        }
+    };
+    fn group(p: &mut Parsed, name: &str, body: &Value, hosts_of: &mut AddHosts<'_>) {
         p.group(name);
         let Value::Mapping(body) = body else { return };
         if let Some(Value::Mapping(hosts)) = body.get("hosts") {
             for (h, hv) in hosts {
                 if let Some(h) = scalar(h) {
-                    // Ranges (`node[01:03]`) as in INI; a bad one is kept as
-                    // written, and `inventory check` will point at it.
-                    for h in expand_range(&h).unwrap_or_else(|_| vec![h.clone()]) {
-                        p.add_host(name, &h, vars(Some(hv)));
-                    }
+                    hosts_of(p, name, &h, vars(Some(hv)));
                 }
             }
         }
@@ -345,72 +488,103 @@ fn parse_yaml(path: &Path, text: &str) -> Result<Parsed, AnsibleError> {
                     if !p.group(name).children.contains(&c) {
                         p.group(name).children.push(c.clone());
                     }
-                    group(p, &c, cv);
+                    group(p, &c, cv, hosts_of);
                 }
             }
         }
     }
     for (name, body) in &top {
         if let Some(name) = scalar(name) {
-            group(&mut p, &name, body);
+            group(&mut p, &name, body, &mut hosts_of);
         }
     }
-    Ok(p)
+    match refused {
+        Some((line, message)) => Err(AnsibleError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            message,
+        }),
+        None => Ok(p),
+    }
 }
 
-/// The groups a host belongs to, ancestors first (their vars are overridden
-/// by the more specific group's, as in Ansible).
-fn groups_of(p: &Parsed, host: &str) -> Vec<String> {
-    let mut parents: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (g, body) in &p.groups {
-        for c in &body.children {
-            parents.entry(c.as_str()).or_default().push(g.as_str());
+/// The group tree (`children`), walked once for all hosts.
+struct Hierarchy<'a> {
+    parents: HashMap<&'a str, Vec<&'a str>>,
+    /// Longest chain of parents above each group.
+    depth: HashMap<&'a str, usize>,
+}
+
+impl<'a> Hierarchy<'a> {
+    fn new(p: &'a Parsed) -> Self {
+        let mut parents: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (g, body) in &p.groups {
+            for c in &body.children {
+                parents.entry(c.as_str()).or_default().push(g.as_str());
+            }
         }
-    }
-    fn depth<'a>(g: &'a str, parents: &HashMap<&'a str, Vec<&'a str>>, seen: usize) -> usize {
-        if seen > 64 {
-            return seen; // a cycle; Ansible refuses those, we just stop
+        let mut h = Hierarchy {
+            parents,
+            depth: HashMap::new(),
+        };
+        for g in p.groups.keys() {
+            h.depth_of(g, &mut Vec::new());
         }
-        parents
-            .get(g)
-            .map(|ps| {
-                ps.iter()
-                    .map(|p| 1 + depth(p, parents, seen + 1))
-                    .max()
-                    .unwrap_or(0)
-            })
-            .unwrap_or(0)
+        h
     }
-    let mut found: Vec<String> = Vec::new();
-    let mut todo: Vec<String> = p
-        .groups
-        .iter()
-        .filter(|(_, g)| g.hosts.iter().any(|h| h == host))
-        .map(|(n, _)| n.clone())
-        .collect();
-    while let Some(g) = todo.pop() {
-        if found.contains(&g) {
-            continue;
+
+    /// Memoized, so a lattice of groups costs its size, not its paths; a
+    /// cycle (Ansible refuses those) counts as no parent.
+    fn depth_of(&mut self, g: &'a str, walking: &mut Vec<&'a str>) -> usize {
+        if let Some(d) = self.depth.get(g) {
+            return *d;
         }
-        if let Some(ps) = parents.get(g.as_str()) {
-            todo.extend(ps.iter().map(|s| s.to_string()));
+        if walking.contains(&g) {
+            return 0;
         }
-        found.push(g);
+        walking.push(g);
+        let parents = self.parents.get(g).cloned().unwrap_or_default();
+        let d = parents
+            .into_iter()
+            .map(|p| 1 + self.depth_of(p, walking))
+            .max()
+            .unwrap_or(0);
+        walking.pop();
+        self.depth.insert(g, d);
+        d
     }
-    if !found.iter().any(|g| g == "all") {
-        found.push("all".into());
+
+    /// The groups a host belongs to, ancestors first (their vars are
+    /// overridden by the more specific group's, as in Ansible).
+    fn groups_of(&self, p: &Parsed, host: &str) -> Vec<String> {
+        let mut found: Vec<&str> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut todo: Vec<&str> = p
+            .host_groups
+            .get(host)
+            .map(|gs| gs.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        while let Some(g) = todo.pop() {
+            if !seen.insert(g) {
+                continue;
+            }
+            if let Some(ps) = self.parents.get(g) {
+                todo.extend(ps.iter().copied());
+            }
+            found.push(g);
+        }
+        if !seen.contains("all") {
+            found.push("all");
+        }
+        found.sort_by_key(|g| {
+            let depth = match *g {
+                "all" => 0,
+                g => 1 + self.depth.get(g).copied().unwrap_or(0),
+            };
+            (depth, *g)
+        });
+        found.into_iter().map(str::to_string).collect()
     }
-    found.sort_by_key(|g| {
-        (
-            if g == "all" {
-                0
-            } else {
-                1 + depth(g, &parents, 0)
-            },
-            g.clone(),
-        )
-    });
-    found
 }
 
 fn jump_from_args(args: &str) -> Option<String> {
@@ -458,8 +632,9 @@ fn render(p: &Parsed, map: &RoleMap, stem: &str, source: &Path) -> Imported {
         ));
     }
     let mut used = std::collections::HashSet::new();
+    let hierarchy = Hierarchy::new(p);
     for host in &p.host_order {
-        let groups = groups_of(p, host);
+        let groups = hierarchy.groups_of(p, host);
         let mut vars = BTreeMap::new();
         for g in &groups {
             if let Some(body) = p.groups.get(g) {
@@ -583,9 +758,12 @@ mod tests {
 
     /// Parses the output as an inventory (with the files it names made up).
     fn check(d: &tempfile::TempDir, toml: &str) -> Inventory {
+        use std::os::unix::fs::PermissionsExt;
         for f in ["rapi-ca.pem", "rapi.credentials", "id_rsa"] {
             std::fs::write(d.path().join(f), "").unwrap();
         }
+        let creds = d.path().join("rapi.credentials");
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
         let toml = toml.replace(
             "/keys/id_rsa",
             &d.path().join("id_rsa").display().to_string(),
@@ -636,19 +814,22 @@ ansible_user=root
         let node = inv.host("node02.example.org").unwrap();
         assert_eq!(node.roles, [Role::GanetiNode]);
         assert_eq!(node.cluster.as_deref(), Some("cluster.example.org"));
-        assert_eq!(node.user.as_deref(), Some("admin"));
+        assert_eq!(node.ssh.user.as_deref(), Some("admin"));
         let acc = inv.host("accounts.example.org").unwrap();
         assert_eq!(acc.address.as_deref(), Some("10.0.0.5"));
-        assert_eq!(acc.port, Some(2222));
+        assert_eq!(acc.ssh.port, Some(2222));
         assert_eq!(
-            acc.user.as_deref(),
+            acc.ssh.user.as_deref(),
             Some("deploy"),
             "group vars beat all:vars"
         );
-        assert_eq!(acc.jump.as_deref(), Some("bastion"));
+        assert_eq!(acc.ssh.jump.as_deref(), Some("bastion"));
         assert_eq!(acc.roles, [Role::Astakos, Role::Web]);
-        assert!(acc.identity_file.is_some());
-        assert_eq!(inv.host("bastion").unwrap().user.as_deref(), Some("root"));
+        assert!(acc.ssh.identity_file.is_some());
+        assert_eq!(
+            inv.host("bastion").unwrap().ssh.user.as_deref(),
+            Some("root")
+        );
         assert!(out
             .warnings
             .iter()
@@ -693,13 +874,13 @@ all:
             .host("node4.example.org")
             .unwrap()
             .has_role(Role::GanetiNode));
-        assert_eq!(inv.host("node2.example.org").unwrap().port, Some(2200));
+        assert_eq!(inv.host("node2.example.org").unwrap().ssh.port, Some(2200));
         assert_eq!(
-            inv.host("node1.example.org").unwrap().user.as_deref(),
+            inv.host("node1.example.org").unwrap().ssh.user.as_deref(),
             Some("root")
         );
         let c = inv.host("compute.example.org").unwrap();
-        assert_eq!(c.user.as_deref(), Some("admin"), "host vars win");
+        assert_eq!(c.ssh.user.as_deref(), Some("admin"), "host vars win");
         assert_eq!(c.roles, [Role::Cyclades, Role::Web]);
         assert_eq!(inv.clusters[0].name, "c1");
     }
@@ -713,6 +894,62 @@ all:
         );
         assert_eq!(expand_range("db-[a:c]").unwrap(), ["db-a", "db-b", "db-c"]);
         assert!(expand_range("n[1-3]").is_err());
+        assert_eq!(
+            expand_range("r[1:2]n[a:b]").unwrap(),
+            ["r1na", "r1nb", "r2na", "r2nb"]
+        );
+        assert_eq!(expand_range("n[0:10:5]").unwrap(), ["n0", "n5", "n10"]);
+        assert_eq!(expand_range("n[1:100000]").unwrap().len(), 100_000);
+    }
+
+    #[test]
+    fn huge_ranges_are_refused_with_file_line_and_pattern() {
+        let d = tempfile::tempdir().unwrap();
+        // One range, a product of ranges, and an overflowing product: all
+        // refused before expanding (this test would exhaust memory otherwise).
+        for pattern in [
+            "node[1:100001]",
+            "r[1:400]n[1:400]",
+            "a[0:4294967295]b[0:4294967295]c[0:4294967295]",
+        ] {
+            let ini = d.path().join("hosts");
+            std::fs::write(&ini, format!("[web]\nok1\n{pattern} ansible_user=x\n")).unwrap();
+            let e = import_ansible(&ini, &RoleMap::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(&format!("{}:3: ", ini.display())), "{e}");
+            assert!(e.contains(pattern) && e.contains("100000"), "{e}");
+            let yml = d.path().join("hosts.yml");
+            std::fs::write(&yml, format!("all:\n  hosts:\n    ok1:\n    {pattern}:\n")).unwrap();
+            let e = import_ansible(&yml, &RoleMap::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(&format!("{}:4: ", yml.display())), "{e}");
+            assert!(e.contains(pattern), "{e}");
+        }
+        // Many patterns under the bound each still add up to a bound.
+        let ini = d.path().join("many");
+        std::fs::write(&ini, "[a]\nx[1:60000]\n[b]\ny[1:60000]\n").unwrap();
+        let e = import_ansible(&ini, &RoleMap::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("{}:4: ", ini.display()))
+                && e.contains("more than 100000 hosts"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_yaml_error_at_the_end_names_the_last_line() {
+        // Found by fuzz/fuzz_targets/ansible_yaml.rs: the parser says line 6.
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("hosts.yml");
+        std::fs::write(&p, "all:\n  varsall:\n  vars:\n    a:\n    an").unwrap();
+        match import_ansible(&p, &RoleMap::default()).unwrap_err() {
+            AnsibleError::Syntax { line, .. } => assert_eq!(line, 5),
+            e => panic!("{e}"),
+        }
     }
 
     #[test]

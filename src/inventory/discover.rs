@@ -155,6 +155,8 @@ mod tests {
     fn inventory(d: &tempfile::TempDir) -> std::path::PathBuf {
         std::fs::write(d.path().join("ca.pem"), "").unwrap();
         std::fs::write(d.path().join("creds"), "u:p\n").unwrap();
+        let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+        std::fs::set_permissions(d.path().join("creds"), private).unwrap();
         let p = d.path().join("site.toml");
         std::fs::write(
             &p,

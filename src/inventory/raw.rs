@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    Cluster, Credentials, Host, Inventory, InventoryError, Problem, Role, SshDefaults,
+    Cluster, Credentials, Host, Inventory, InventoryError, JumpHop, Problem, Role, SshSettings,
     FORMAT_VERSION,
 };
 
@@ -122,6 +122,18 @@ impl Ctx<'_> {
         }
     }
 
+    /// A ProxyJump value: every hop `[user@]host[:port]` (or a host's name).
+    fn jump(&mut self, v: &Spanned<String>, field: &str) -> Option<String> {
+        let j = self.non_empty(v, field)?;
+        for hop in j.split(',') {
+            if let Err(e) = JumpHop::parse(hop) {
+                self.at(v.span(), field, format!("jump host {e}"));
+                return None;
+            }
+        }
+        Some(j)
+    }
+
     fn non_empty(&mut self, v: &Spanned<String>, field: &str) -> Option<String> {
         if v.get_ref().trim().is_empty() {
             self.at(v.span(), field, "must not be empty");
@@ -192,11 +204,24 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Inventory, InventoryError
             );
         }
         let url = c.rapi_url.get_ref().clone();
-        if !url.starts_with("https://") {
+        let userinfo = url_userinfo(&url);
+        if userinfo.is_some() {
             cx.at(
                 c.rapi_url.span(),
                 field("rapi_url"),
-                format!("`{url}` is not https:// (RAPI is only spoken over verified TLS)"),
+                "holds a user and password (`user:password@`); remove them and put \
+                 `user:password` in a credentials file (rapi_credentials_file, mode 0600)",
+            );
+        }
+        if !url.starts_with("https://") {
+            let shown = match userinfo {
+                Some(u) => url.replacen(u, "<redacted>", 1),
+                None => url.clone(),
+            };
+            cx.at(
+                c.rapi_url.span(),
+                field("rapi_url"),
+                format!("`{shown}` is not https:// (RAPI is only spoken over verified TLS)"),
             );
         }
         for inline in [&c.rapi_password, &c.rapi_credentials]
@@ -228,11 +253,20 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Inventory, InventoryError
             }
         };
         let credentials = match (&c.rapi_credentials_file, &c.rapi_credentials_env) {
-            (Some(f), None) => Credentials::File(cx.existing_file(
-                f,
-                &field("rapi_credentials_file"),
-                "credentials file",
-            )),
+            (Some(f), None) => {
+                let field = field("rapi_credentials_file");
+                let path = cx.existing_file(f, &field, "credentials file");
+                if path.is_file() {
+                    if let Err(reason) = crate::fsutil::owner_only(&path) {
+                        cx.at(
+                            f.span(),
+                            field,
+                            format!("credentials file {}: {reason}", path.display()),
+                        );
+                    }
+                }
+                Credentials::File(path)
+            }
             (None, Some(e)) => Credentials::Env(
                 cx.non_empty(e, &field("rapi_credentials_env"))
                     .unwrap_or_default(),
@@ -336,19 +370,19 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Inventory, InventoryError
             .identity_file
             .as_ref()
             .map(|f| cx.existing_file(f, &field("identity_file"), "identity file"));
-        let jump = h
-            .jump
-            .as_ref()
-            .and_then(|j| cx.non_empty(j, &field("jump")));
+        let jump = h.jump.as_ref().and_then(|j| cx.jump(j, &field("jump")));
         hosts.push(Host {
             name,
             address,
             roles,
             cluster,
-            user,
-            port,
-            identity_file,
-            jump,
+            ssh: SshSettings {
+                user,
+                port,
+                identity_file,
+                jump,
+                ..Default::default()
+            },
         });
     }
 
@@ -369,7 +403,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Inventory, InventoryError
     })
 }
 
-fn ssh_defaults(cx: &mut Ctx<'_>, s: RawSsh) -> SshDefaults {
+fn ssh_defaults(cx: &mut Ctx<'_>, s: RawSsh) -> SshSettings {
     let connect_timeout =
         s.connect_timeout
             .as_ref()
@@ -384,7 +418,7 @@ fn ssh_defaults(cx: &mut Ctx<'_>, s: RawSsh) -> SshDefaults {
                     None
                 }
             });
-    SshDefaults {
+    SshSettings {
         user: s.user.as_ref().and_then(|u| cx.non_empty(u, "ssh.user")),
         port: s.port.as_ref().and_then(|p| cx.port(p, "ssh.port")),
         identity_file: s
@@ -399,7 +433,7 @@ fn ssh_defaults(cx: &mut Ctx<'_>, s: RawSsh) -> SshDefaults {
             .config
             .as_ref()
             .map(|f| cx.existing_file(f, "ssh.config", "ssh config file")),
-        jump: s.jump.as_ref().and_then(|j| cx.non_empty(j, "ssh.jump")),
+        jump: s.jump.as_ref().and_then(|j| cx.jump(j, "ssh.jump")),
         connect_timeout,
     }
 }
@@ -414,6 +448,13 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
 }
 
 pub(super) use crate::text::line_col;
+
+/// The `user:password` (or `user`) part of a URL's authority, if any.
+fn url_userinfo(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.rsplit_once('@').map(|(userinfo, _)| userinfo)
+}
 
 /// Best-effort dotted field path (`hosts[2].port`) of the key at `offset`,
 /// from the table headers above it; for parser errors, which carry only a
@@ -435,8 +476,10 @@ fn field_at(text: &str, offset: usize) -> String {
             table = name.trim().to_string();
         } else if offset >= pos && offset < end.max(pos + 1) {
             if let Some((k, _)) = t.split_once('=') {
-                if !t.starts_with('#') {
-                    key = Some(k.trim().trim_matches('"').to_string());
+                let k = k.trim().trim_matches('"');
+                // `= 1` has no key: the problem is the table's (or the top's).
+                if !t.starts_with('#') && !k.is_empty() {
+                    key = Some(k.to_string());
                 }
             }
         }
@@ -467,7 +510,13 @@ mod tests {
         ] {
             std::fs::write(d.path().join(f), "x\n").unwrap();
         }
+        private(&d.path().join("rapi.credentials"));
         d
+    }
+
+    fn private(path: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
 
     const GOOD: &str = r#"
@@ -519,7 +568,7 @@ port = 2222
         assert_eq!(inv.hosts[0].destination(), "198.51.100.11");
         assert_eq!(inv.hosts[1].destination(), "astakos.lab.test");
         assert_eq!(inv.hosts[1].roles, [Role::Astakos, Role::Db, Role::Web]);
-        assert_eq!(inv.hosts[1].port, Some(2222));
+        assert_eq!(inv.hosts[1].ssh.port, Some(2222));
         assert_eq!(inv.ssh.identity_file, Some(d.path().join("id_ed25519")));
         assert_eq!(
             inv.clusters[0].credentials,
@@ -573,6 +622,20 @@ port = 2222
     }
 
     #[test]
+    fn a_line_without_a_key_names_its_table() {
+        // Found by fuzz/fuzz_targets/inventory.rs: the field was "".
+        let d = dir();
+        let p = problems(&d, "=!e| s    ");
+        assert_eq!(
+            (p[0].line, p[0].field.as_str()),
+            (1, "(top level)"),
+            "{p:?}"
+        );
+        let p = problems(&d, "version = 1\n[ssh]\n = 2\n");
+        assert_eq!((p[0].line, p[0].field.as_str()), (3, "ssh"), "{p:?}");
+    }
+
+    #[test]
     fn every_semantic_problem_is_listed() {
         let d = dir();
         let text = GOOD
@@ -620,6 +683,62 @@ port = 2222
         );
         // The password itself never appears in the message.
         assert!(!p.iter().any(|p| p.to_string().contains("secret")));
+    }
+
+    #[test]
+    fn a_password_in_the_rapi_url_is_refused_without_showing_it() {
+        let d = dir();
+        for url in [
+            "https://lab:s3cret@cluster.lab.test:5080",
+            "https://lab@cluster.lab.test:5080/",
+            "http://lab:s3cret@cluster.lab.test",
+        ] {
+            let text = GOOD.replace("https://cluster.lab.test:5080", url);
+            let p = problems(&d, &text);
+            assert_eq!((p[0].line, p[0].column), (16, 12), "{url}: {p:?}");
+            assert_eq!(p[0].field, "clusters[0].rapi_url");
+            assert!(
+                p[0].message.contains("user and password")
+                    && p[0].message.contains("credentials file"),
+                "{}",
+                p[0]
+            );
+            assert!(
+                p[0].to_string()
+                    .contains("site.toml:16:12: clusters[0].rapi_url:"),
+                "{}",
+                p[0]
+            );
+            assert!(!p.iter().any(|p| p.to_string().contains("s3cret")), "{p:?}");
+        }
+        // An `@` in the path is not a user.
+        let text = GOOD.replace(
+            "https://cluster.lab.test:5080",
+            "https://cluster.lab.test:5080/x@y",
+        );
+        assert!(parse_in(&d, &text).is_ok());
+    }
+
+    #[test]
+    fn a_credentials_file_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = dir();
+        let creds = d.path().join("rapi.credentials");
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let p = problems(&d, GOOD);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(
+            (p[0].line, p[0].field.as_str()),
+            (19, "clusters[0].rapi_credentials_file")
+        );
+        let shown = p[0].to_string();
+        assert!(shown.contains(&creds.display().to_string()), "{shown}");
+        assert!(
+            shown.contains("mode 0644") && shown.contains("chmod 600"),
+            "{shown}"
+        );
+        private(&creds);
+        assert!(parse_in(&d, GOOD).is_ok());
     }
 
     #[test]

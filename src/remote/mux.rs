@@ -18,9 +18,13 @@ use tokio::net::UnixStream;
 
 const MUX_MSG_HELLO: u32 = 0x0000_0001;
 const MUX_C_NEW_SESSION: u32 = 0x1000_0002;
+const MUX_C_ALIVE_CHECK: u32 = 0x1000_0004;
+const MUX_C_TERMINATE: u32 = 0x1000_0005;
+const MUX_S_OK: u32 = 0x8000_0001;
 const MUX_S_PERMISSION_DENIED: u32 = 0x8000_0002;
 const MUX_S_FAILURE: u32 = 0x8000_0003;
 const MUX_S_EXIT_MESSAGE: u32 = 0x8000_0004;
+const MUX_S_ALIVE: u32 = 0x8000_0005;
 const MUX_S_SESSION_OPENED: u32 = 0x8000_0006;
 const MUX_S_TTY_ALLOC_FAIL: u32 = 0x8000_0008;
 const MUX_VERSION: u32 = 4;
@@ -126,22 +130,64 @@ pub(super) async fn connect(socket: &Path) -> io::Result<Option<UnixStream>> {
     }
 }
 
-/// Asks the master on `s` to run `command` (as ssh would send it). Errors
-/// before the session is open mean nothing ran.
+/// The greeting both sides send first.
+pub(super) async fn hello(s: &mut UnixStream) -> io::Result<()> {
+    let mut hello = Vec::new();
+    put_u32(&mut hello, MUX_MSG_HELLO);
+    put_u32(&mut hello, MUX_VERSION);
+    write_packet(s, &hello).await?;
+    let theirs = read_packet(s).await?;
+    if get_u32(&theirs, 0)? != MUX_MSG_HELLO || get_u32(&theirs, 4)? != MUX_VERSION {
+        return Err(proto("the master speaks another mux protocol version"));
+    }
+    Ok(())
+}
+
+/// `ssh -O check`: the master process answers (says nothing of whether
+/// its connection to the host still works; its keepalives tell that).
+pub(super) async fn alive_check(s: &mut UnixStream) -> io::Result<()> {
+    let mut req = Vec::new();
+    put_u32(&mut req, MUX_C_ALIVE_CHECK);
+    put_u32(&mut req, 0);
+    write_packet(s, &req).await?;
+    let reply = read_packet(s).await?;
+    match get_u32(&reply, 0)? {
+        MUX_S_ALIVE => Ok(()),
+        t => Err(proto(format!(
+            "unexpected mux reply {t:#x} to an alive check"
+        ))),
+    }
+}
+
+/// `ssh -O exit`: asks the master at `socket` to close its connection.
+pub(super) async fn terminate(socket: &Path) -> io::Result<()> {
+    let Some(mut s) = connect(socket).await? else {
+        return Ok(());
+    };
+    hello(&mut s).await?;
+    let mut req = Vec::new();
+    put_u32(&mut req, MUX_C_TERMINATE);
+    put_u32(&mut req, 0);
+    write_packet(&mut s, &req).await?;
+    match read_packet(&mut s).await {
+        Ok(reply) if get_u32(&reply, 0)? == MUX_S_OK => Ok(()),
+        // It may close the socket before answering.
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(()),
+        Ok(reply) => Err(proto(format!(
+            "the master refused to exit: {}",
+            get_str(&reply, 8)
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Asks the master on `s` (greeted) to run `command` (as ssh would send
+/// it). Errors before the session is open mean nothing ran.
 pub(super) async fn open_session(
     mut s: UnixStream,
     command: &str,
     with_stdin: bool,
 ) -> io::Result<MuxSession> {
-    let mut hello = Vec::new();
-    put_u32(&mut hello, MUX_MSG_HELLO);
-    put_u32(&mut hello, MUX_VERSION);
-    write_packet(&mut s, &hello).await?;
-    let theirs = read_packet(&mut s).await?;
-    if get_u32(&theirs, 0)? != MUX_MSG_HELLO || get_u32(&theirs, 4)? != MUX_VERSION {
-        return Err(proto("the master speaks another mux protocol version"));
-    }
-
     let (in_r, in_w) = nix::unistd::pipe().map_err(io::Error::from)?;
     let (out_r, out_w) = nix::unistd::pipe().map_err(io::Error::from)?;
     let (err_r, err_w) = nix::unistd::pipe().map_err(io::Error::from)?;

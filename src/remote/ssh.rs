@@ -3,11 +3,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::process::Command;
 
-use super::{trim_detail, RemoteError};
-use crate::inventory::{Host, Inventory};
+use super::{sh_quote, trim_detail, RemoteError};
+use crate::inventory::SshTarget;
 
 /// Seconds a master connection stays up after its last use, so the next
 /// command (or the next run of snf-upgrade) skips the handshake.
@@ -16,42 +17,28 @@ pub const DEFAULT_PERSIST_SECS: u32 = 300;
 /// Seconds to wait for a TCP connection when the inventory does not say.
 pub const DEFAULT_CONNECT_TIMEOUT: u32 = 10;
 
-/// How to reach one host with `ssh`. Anything `None` is left to OpenSSH
-/// (~/.ssh/config or the file in `config`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SshTarget {
-    /// Address or ssh_config alias.
-    pub destination: String,
-    pub user: Option<String>,
-    pub port: Option<u16>,
-    pub identity_file: Option<PathBuf>,
-    /// Used instead of the user's known_hosts files when set.
-    pub known_hosts: Option<PathBuf>,
-    /// Passed as `ssh -F`.
-    pub config: Option<PathBuf>,
-    pub jump: Option<String>,
-    pub connect_timeout: Option<u32>,
+/// Keepalives: a host that stops answering (gone without closing TCP) is
+/// dropped after INTERVAL × (COUNT_MAX + 1) = 12 s of silence, and every
+/// command on that connection ends as `unreachable`.
+pub const SERVER_ALIVE_INTERVAL: u32 = 3;
+pub const SERVER_ALIVE_COUNT_MAX: u32 = 3;
+
+/// Whether a command goes through (and may start) a kept master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mux {
+    Use,
+    /// Its own connection: the master did not answer its alive check.
+    Bypass,
 }
 
-impl SshTarget {
-    /// The target for `host`: its own settings, else the inventory's [ssh].
-    pub fn from_inventory(inv: &Inventory, host: &Host) -> SshTarget {
-        let d = &inv.ssh;
-        SshTarget {
-            destination: host.destination().to_string(),
-            user: host.user.clone().or_else(|| d.user.clone()),
-            port: host.port.or(d.port),
-            identity_file: host
-                .identity_file
-                .clone()
-                .or_else(|| d.identity_file.clone()),
-            known_hosts: d.known_hosts.clone(),
-            config: d.config.clone(),
-            jump: host.jump.clone().or_else(|| d.jump.clone()),
-            connect_timeout: d.connect_timeout,
-        }
-    }
+/// `%` is ssh's token character in a ProxyCommand: a literal one is `%%`.
+fn escape_tokens(s: &str) -> String {
+    s.replace('%', "%%")
+}
 
+// How `remote` reaches an [`SshTarget`] (the type is the inventory's: one
+// type for "how to reach this host", resolved in one place).
+impl SshTarget {
     /// The control socket of this target's master: named by a hash of
     /// everything that makes the connection (not ssh's %C, which depends on
     /// ssh_config and so could not be found without asking ssh), so a
@@ -60,16 +47,16 @@ impl SshTarget {
         let dir = control.path.as_ref()?;
         // FNV-1a: stable across builds (the socket outlives the process).
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let key = format!(
-            "{}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}",
-            self.destination,
-            self.user,
-            self.port,
-            self.identity_file,
-            self.known_hosts,
-            self.config,
-            self.jump
-        );
+        let mut key = String::new();
+        let mut at = Some(self);
+        while let Some(t) = at {
+            let s = &t.settings;
+            key.push_str(&format!(
+                "{}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0",
+                t.destination, s.user, s.port, s.identity_file, s.known_hosts, s.config
+            ));
+            at = t.via.as_deref();
+        }
         for b in key.bytes() {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
@@ -77,13 +64,16 @@ impl SshTarget {
         Some(dir.join(format!("m-{h:016x}")))
     }
 
-    /// The arguments before the destination: everything but the command.
-    pub fn args(&self, control: &ControlDir) -> Vec<String> {
+    /// What the target and every jump host get alike: host keys checked
+    /// strictly against the inventory's known_hosts and never written, no
+    /// prompts, bounded connects, keepalives, the user, port and identity.
+    fn hardened(&self) -> Vec<String> {
+        let s = &self.settings;
         let mut a: Vec<String> = Vec::new();
-        let mut opt = |s: String| {
-            a.push("-o".into());
-            a.push(s);
-        };
+        if let Some(c) = &s.config {
+            a.extend(["-F".to_string(), c.display().to_string()]);
+        }
+        let mut opt = |o: String| a.extend(["-o".to_string(), o]);
         // Never weakened, whatever the user's config says: the command line
         // wins over ssh_config. UpdateHostKeys=no: we never write known_hosts.
         opt("StrictHostKeyChecking=yes".into());
@@ -92,41 +82,85 @@ impl SshTarget {
         opt("LogLevel=ERROR".into());
         opt(format!(
             "ConnectTimeout={}",
-            self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+            s.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT)
         ));
-        opt("ServerAliveInterval=15".into());
-        opt("ServerAliveCountMax=4".into());
-        if let Some(sock) = self.control_socket(control) {
-            opt("ControlMaster=auto".into());
-            opt(format!("ControlPath={}", ssh_value(&sock)));
-            opt(format!("ControlPersist={}", control.persist_secs));
-        }
-        if let Some(k) = &self.known_hosts {
+        opt(format!("ServerAliveInterval={SERVER_ALIVE_INTERVAL}"));
+        opt(format!("ServerAliveCountMax={SERVER_ALIVE_COUNT_MAX}"));
+        if let Some(k) = &s.known_hosts {
             opt(format!("UserKnownHostsFile={}", ssh_value(k)));
         }
-        if let Some(c) = &self.config {
-            a.splice(0..0, ["-F".to_string(), c.display().to_string()]);
-        }
-        if let Some(u) = &self.user {
+        if let Some(u) = &s.user {
             a.extend(["-l".into(), u.clone()]);
         }
-        if let Some(p) = self.port {
+        if let Some(p) = s.port {
             a.extend(["-p".into(), p.to_string()]);
         }
-        if let Some(i) = &self.identity_file {
+        if let Some(i) = &s.identity_file {
             a.extend(["-i".into(), i.display().to_string()]);
         }
-        if let Some(j) = &self.jump {
-            a.extend(["-J".into(), j.clone()]);
+        a
+    }
+
+    /// The ProxyCommand that reaches this target through its jump hosts:
+    /// `ssh -W` to each hop with the same hardening as the target (ssh's
+    /// own `-J` passes none of our options on), each hop logging to its
+    /// own file in `hop_logs` (nearest hop first).
+    fn proxy_command(&self, hop_logs: &[PathBuf]) -> Option<String> {
+        let hops = self.hops();
+        let mut proxy: Option<String> = None;
+        for (hop, log) in hops.iter().zip(hop_logs) {
+            let mut words = vec!["ssh".to_string()];
+            words.extend(hop.hardened());
+            words.extend(["-o".into(), "ControlPath=none".into()]);
+            if let Some(p) = proxy.take() {
+                words.extend(["-o".into(), format!("ProxyCommand={p}")]);
+            }
+            words.extend(["-E".into(), log.display().to_string()]);
+            let mut line: Vec<String> = words.iter().map(|w| sh_quote(&escape_tokens(w))).collect();
+            // The one part ssh must expand: the next hop's address.
+            line.extend(["-W".into(), "'[%h]:%p'".into(), "--".into()]);
+            line.push(sh_quote(&escape_tokens(&hop.destination)));
+            proxy = Some(line.join(" "));
+        }
+        proxy
+    }
+
+    /// The arguments before the destination: everything but the command.
+    pub(super) fn args(&self, control: &ControlDir, mux: Mux, hop_logs: &[PathBuf]) -> Vec<String> {
+        let mut a = self.hardened();
+        let mut opt = |o: String| a.extend(["-o".to_string(), o]);
+        match (mux, self.control_socket(control)) {
+            (Mux::Use, Some(sock)) => {
+                opt("ControlMaster=auto".into());
+                opt(format!("ControlPath={}", ssh_value(&sock)));
+                opt(format!("ControlPersist={}", control.persist_secs));
+            }
+            _ => opt("ControlPath=none".into()),
+        }
+        if let Some(p) = self.proxy_command(hop_logs) {
+            opt(format!("ProxyCommand={p}"));
         }
         a.push("-T".into());
         a
     }
 
+    /// One log file per jump host, next to the command's own.
+    pub(super) fn hop_logs(&self, log: &Path) -> Vec<PathBuf> {
+        (0..self.hops().len())
+            .map(|i| PathBuf::from(format!("{}.hop{i}", log.display())))
+            .collect()
+    }
+
     /// `ssh ARGS -E log -- destination remote_command`.
-    pub(super) fn command(&self, control: &ControlDir, log: &Path, remote: &str) -> Command {
+    pub(super) fn command(
+        &self,
+        control: &ControlDir,
+        log: &Path,
+        mux: Mux,
+        remote: &str,
+    ) -> Command {
         let mut c = Command::new("ssh");
-        c.args(self.args(control))
+        c.args(self.args(control, mux, &self.hop_logs(log)))
             .arg("-E")
             .arg(log)
             .arg("--")
@@ -135,58 +169,74 @@ impl SshTarget {
         c
     }
 
-    /// Turns what ssh logged (it exited 255) into a typed error.
-    pub(super) fn classify(&self, host: &str, log: &str) -> RemoteError {
-        let host = host.to_string();
-        let known_hosts = match &self.known_hosts {
-            Some(k) => k.display().to_string(),
-            None => "your known_hosts file".to_string(),
-        };
-        let detail = trim_detail(log);
-        if log.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
-            || log.contains("has changed and you have requested strict checking")
-        {
-            // The fingerprint line is the useful part of ssh's banner.
-            let fp = log
-                .lines()
-                .find(|l| l.contains("SHA256:"))
-                .map(|l| format!("the host now offers {}", l.trim().trim_end_matches('.')))
-                .unwrap_or(detail);
-            RemoteError::HostKeyChanged {
-                host,
-                known_hosts,
-                detail: fp,
+    /// Turns what ssh logged (it exited 255) into a typed error. `hop_logs`
+    /// is what each jump host's ssh said, nearest first: the first that
+    /// said anything is where the connection failed, and is named.
+    pub(super) fn classify(&self, host: &str, log: &str, hop_logs: &[String]) -> RemoteError {
+        for (hop, said) in self.hops().into_iter().zip(hop_logs) {
+            if !said.trim().is_empty() {
+                return classify_log(
+                    &format!("jump host {} (on the way to {host})", hop.name),
+                    hop,
+                    said,
+                );
             }
-        } else if log.contains("host key is known for")
-            || log.contains("Host key verification failed")
-        {
-            RemoteError::HostKeyUnknown {
-                host,
-                known_hosts,
-                detail,
-            }
-        } else if log.contains("Permission denied")
-            || log.contains("Too many authentication failures")
-        {
-            RemoteError::AuthFailed { host, detail }
-        } else if [
-            "Connection refused",
-            "Connection timed out",
-            "timed out",
-            "No route to host",
-            "Could not resolve hostname",
-            "Network is unreachable",
-            "Connection closed by",
-            "Connection reset",
-            "kex_exchange_identification",
-        ]
-        .iter()
-        .any(|s| log.contains(s))
-        {
-            RemoteError::Unreachable { host, detail }
-        } else {
-            RemoteError::Ssh { host, detail }
         }
+        classify_log(host, self, log)
+    }
+}
+
+/// What `ssh` to `target` said, as a typed error about `host`.
+fn classify_log(host: &str, target: &SshTarget, log: &str) -> RemoteError {
+    let host = host.to_string();
+    let known_hosts = match &target.settings.known_hosts {
+        Some(k) => k.display().to_string(),
+        None => "your known_hosts file".to_string(),
+    };
+    let detail = trim_detail(log);
+    if log.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+        || log.contains("has changed and you have requested strict checking")
+    {
+        // The fingerprint line is the useful part of ssh's banner.
+        let fp = log
+            .lines()
+            .find(|l| l.contains("SHA256:"))
+            .map(|l| format!("the host now offers {}", l.trim().trim_end_matches('.')))
+            .unwrap_or(detail);
+        RemoteError::HostKeyChanged {
+            host,
+            known_hosts,
+            detail: fp,
+        }
+    } else if log.contains("host key is known for") || log.contains("Host key verification failed")
+    {
+        RemoteError::HostKeyUnknown {
+            host,
+            known_hosts,
+            detail,
+        }
+    } else if log.contains("Permission denied") || log.contains("Too many authentication failures")
+    {
+        RemoteError::AuthFailed { host, detail }
+    } else if [
+        "Connection refused",
+        "Connection timed out",
+        "timed out",
+        "No route to host",
+        "Could not resolve hostname",
+        "Network is unreachable",
+        "Connection closed by",
+        "Connection reset",
+        "kex_exchange_identification",
+        "server not responding",
+        "Broken pipe",
+    ]
+    .iter()
+    .any(|s| log.contains(s))
+    {
+        RemoteError::Unreachable { host, detail }
+    } else {
+        RemoteError::Ssh { host, detail }
     }
 }
 
@@ -270,16 +320,14 @@ impl ControlDir {
         dir.join(format!("log-{}-{n}", std::process::id()))
     }
 
-    /// Asks every master in this folder to exit (`ssh -O exit`), e.g. after
-    /// a reboot changed what the hosts are.
-    pub fn close_all(&self, targets: &[SshTarget]) {
+    /// Asks the masters of `targets` to exit (e.g. after a reboot changed
+    /// what the hosts are), each within `deadline`; a master that does not
+    /// answer is left to its keepalives.
+    pub async fn close_all(&self, targets: &[SshTarget], deadline: Duration) {
         for t in targets {
-            let _ = std::process::Command::new("ssh")
-                .args(t.args(self))
-                .args(["-O", "exit", "--", &t.destination])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+            if let Some(sock) = t.control_socket(self) {
+                let _ = tokio::time::timeout(deadline, super::mux::terminate(&sock)).await;
+            }
         }
     }
 }
@@ -288,28 +336,119 @@ impl ControlDir {
 mod tests {
     use super::*;
 
+    use crate::inventory::SshSettings;
+
+    fn target(name: &str, user: &str, via: Option<SshTarget>) -> SshTarget {
+        SshTarget {
+            name: name.into(),
+            destination: name.into(),
+            settings: SshSettings {
+                user: Some(user.into()),
+                port: Some(2222),
+                identity_file: Some("/keys/id%1".into()),
+                known_hosts: Some("/k h/known_hosts".into()),
+                config: Some("/etc/cfg".into()),
+                ..Default::default()
+            },
+            via: via.map(Box::new),
+        }
+    }
+
+    /// What ssh does to a ProxyCommand before the shell runs it: `%%` is
+    /// `%`, `%h` and `%p` the next host; then the shell splits the words.
+    fn run_as_ssh_would(proxy: &str, host: &str, port: &str) -> Vec<String> {
+        let mut expanded = String::new();
+        let mut chars = proxy.chars();
+        while let Some(c) = chars.next() {
+            match (c, c == '%') {
+                (_, true) => match chars.next() {
+                    Some('%') => expanded.push('%'),
+                    Some('h') => expanded.push_str(host),
+                    Some('p') => expanded.push_str(port),
+                    other => panic!("unexpected token %{other:?} in {proxy}"),
+                },
+                (c, false) => expanded.push(c),
+            }
+        }
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("set -- {expanded}; printf '%s\\0' \"$@\""))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split('\0')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
     #[test]
     fn args_never_weaken_host_key_checking() {
         let d = tempfile::tempdir().unwrap();
         let c = ControlDir::open(&d.path().join("cm")).unwrap();
-        let t = SshTarget {
-            destination: "h".into(),
-            user: Some("admin".into()),
-            port: Some(2222),
-            known_hosts: Some("/k h/known_hosts".into()),
-            config: Some("/etc/cfg".into()),
-            jump: Some("bastion".into()),
-            ..Default::default()
-        };
-        let a = t.args(&c).join(" ");
+        let t = target("h", "admin", None);
+        let a = t.args(&c, Mux::Use, &[]).join(" ");
         assert!(a.starts_with("-F /etc/cfg "), "{a}");
         assert!(a.contains("StrictHostKeyChecking=yes"));
         assert!(!a.contains("StrictHostKeyChecking=no"));
         assert!(!a.contains("accept-new"));
         assert!(a.contains("UserKnownHostsFile=\"/k h/known_hosts\""));
         assert!(a.contains("-l admin -p 2222"));
-        assert!(a.contains("-J bastion"));
         assert!(a.contains("ControlMaster=auto"));
+        assert!(a.contains("ServerAliveInterval=3 -o ServerAliveCountMax=3"));
+        let bypass = t.args(&c, Mux::Bypass, &[]).join(" ");
+        assert!(bypass.contains("ControlPath=none") && !bypass.contains("ControlMaster"));
+    }
+
+    #[test]
+    fn every_jump_host_gets_the_hardening_of_the_target() {
+        let d = tempfile::tempdir().unwrap();
+        let c = ControlDir::open(&d.path().join("cm")).unwrap();
+        // us → first → second → h
+        let first = target("first", "u1", None);
+        let second = target("second", "u2", Some(first));
+        let t = target("h", "admin", Some(second));
+        let logs = t.hop_logs(Path::new("/logs/l"));
+        let a = t.args(&c, Mux::Use, &logs);
+        assert!(!a.iter().any(|w| w == "-J"), "{a:?}");
+        let proxy = a
+            .iter()
+            .find_map(|w| w.strip_prefix("ProxyCommand="))
+            .expect("a ProxyCommand");
+        // The outer ssh runs the hop to `second`, which reaches h.
+        let outer = run_as_ssh_would(proxy, "h", "2222");
+        let inner = outer
+            .iter()
+            .find_map(|w| w.strip_prefix("ProxyCommand="))
+            .expect("the second hop reaches the first through its own ProxyCommand");
+        // ...and the hop to `second` runs the hop to `first`.
+        let innermost = run_as_ssh_would(inner, "second", "2222");
+        for (words, dest, user, log, via) in [
+            (&outer, "second", "u2", "/logs/l.hop1", "[h]:2222"),
+            (&innermost, "first", "u1", "/logs/l.hop0", "[second]:2222"),
+        ] {
+            let line = words.join(" ");
+            assert_eq!(words[0], "ssh");
+            for want in [
+                "StrictHostKeyChecking=yes",
+                "UpdateHostKeys=no",
+                "BatchMode=yes",
+                "ConnectTimeout=10",
+                "ServerAliveInterval=3",
+                "ControlPath=none",
+                "UserKnownHostsFile=\"/k h/known_hosts\"",
+            ] {
+                assert!(words.iter().any(|w| w == want), "{want} missing: {line}");
+            }
+            assert!(
+                line.contains(&format!("-l {user} -p 2222 -i /keys/id%1")),
+                "{line}"
+            );
+            assert!(line.starts_with("ssh -F /etc/cfg "), "{line}");
+            assert!(line.contains(&format!("-E {log}")), "{line}");
+            assert!(line.ends_with(&format!("-W {via} -- {dest}")), "{line}");
+        }
     }
 
     #[test]
@@ -329,6 +468,18 @@ mod tests {
     #[test]
     fn ssh_messages_become_typed_errors() {
         let t = SshTarget::default();
+        let via = target("h", "u", Some(target("bastion", "j", None)));
+        let e = via.classify(
+            "h",
+            "kex_exchange_identification: Connection closed",
+            &["Host key verification failed.".into()],
+        );
+        assert_eq!(e.kind(), "host_key_unknown");
+        assert!(
+            e.to_string()
+                .starts_with("jump host bastion (on the way to h)"),
+            "{e}"
+        );
         let cases = [
             ("No ED25519 host key is known for [127.0.0.1]:2222 and you have requested strict checking.\nHost key verification failed.", "host_key_unknown"),
             ("@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\nSHA256:abc.\nHost key verification failed.", "host_key_changed"),
@@ -337,7 +488,7 @@ mod tests {
             ("something odd", "ssh"),
         ];
         for (log, kind) in cases {
-            assert_eq!(t.classify("h", log).kind(), kind, "{log}");
+            assert_eq!(t.classify("h", log, &[]).kind(), kind, "{log}");
         }
     }
 }

@@ -89,10 +89,17 @@ fn converted_lab_host_shows_every_change_and_its_sources_update() {
         .trim()
             == "yes"
     };
-    let Some(host) = ["cyclades", "pithos"].into_iter().find(|h| at_0181(h)) else {
-        eprintln!("no lab web host at Synnefo 0.18.1 with its site files (lab up --bare, or after the site's 0.19 test?); skipped");
-        return;
-    };
+    // Never a pass without the state it checks: without such a host, fail.
+    let host = ["cyclades", "pithos"]
+        .into_iter()
+        .find(|h| at_0181(h))
+        .unwrap_or_else(|| {
+            panic!(
+                "no lab web host at Synnefo 0.18.1 with its site files: this test needs the site of `lab up` \
+                 (not --bare) with cyclades or pithos not yet taken to 0.19 by lab/site/test; \
+                 run `lab/lab down && lab/lab up` first"
+            )
+        });
     eprintln!("converting a copy of {host}");
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
@@ -163,7 +170,7 @@ fn converted_lab_host_shows_every_change_and_its_sources_update() {
     // Nothing the rules do not own.
     assert!(got.iter().all(|(f, _)| f.starts_with("/etc/gunicorn.d/")
         || f.starts_with("/etc/synnefo/")
-        || f.starts_with("/etc/apache2/sites-")
+        || f.starts_with("/etc/apache2/")
         || f.starts_with("/etc/apt/")));
 
     let o = convert(root, &["--write"]);

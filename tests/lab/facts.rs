@@ -22,19 +22,7 @@ fn facts_match_what_every_lab_host_has() {
         assert!(st.success(), "lab host {} did not come up", h.name);
     }
     let control = tempfile::tempdir().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_snf-upgrade"))
-        .args(["facts", "--json", "--inventory"])
-        .arg(out.join("site.toml"))
-        .env("SNF_UPGRADE_CONTROL_DIR", control.path().join("cm"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "facts failed: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let v: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let v = facts_json(&out, &[], &control.path().join("cm"));
     let hosts = v["hosts"].as_array().unwrap();
     assert!(!hosts.is_empty());
     for h in hosts {
@@ -136,14 +124,7 @@ fn check_host(name: &str, h: &Value) {
                 format!("test -d /proc/$(head -n1 {f})")
             } else if let Some(p) = e.strip_prefix("process ") {
                 // Read /proc directly: procps may not be on the host.
-                if p.starts_with("python") || p.starts_with("perl") {
-                    format!(
-                        "grep -qs -- '{}' /proc/[0-9]*/cmdline",
-                        s["name"].as_str().unwrap()
-                    )
-                } else {
-                    format!("grep -qsx -- '{p}' /proc/[0-9]*/comm")
-                }
+                format!("grep -qsx -- '{p}' /proc/[0-9]*/comm")
             } else {
                 format!(
                     "systemctl is-active --quiet {}",
@@ -164,4 +145,91 @@ fn check_host(name: &str, h: &Value) {
         got.abs_diff(avail) <= avail / 20 + 1024,
         "{name}: free space {got} KiB, df says {avail} KiB"
     );
+}
+
+/// `facts --json` of `hosts` (all when empty) with control folder `control`;
+/// it must exit 0.
+fn facts_json(out: &std::path::Path, hosts: &[&str], control: &std::path::Path) -> Value {
+    let mut args = vec!["facts", "--json"];
+    let only = hosts.join(",");
+    if !hosts.is_empty() {
+        args.extend(["--hosts", &only]);
+    }
+    let run = Command::new(env!("CARGO_BIN_EXE_snf-upgrade"))
+        .args(&args)
+        .arg("--inventory")
+        .arg(out.join("site.toml"))
+        .env("SNF_UPGRADE_CONTROL_DIR", control)
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "facts failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_slice(&run.stdout).unwrap()
+}
+
+fn facts_of(out: &std::path::Path, host: &str, control: &std::path::Path) -> Value {
+    facts_json(out, &[host], control)["hosts"][0].clone()
+}
+
+/// What a host user controls cannot forge facts: processes of `nobody` on a
+/// lab host whose arguments and names read as sections of the facts output,
+/// packages and services, and a pid file in /run/lock, change nothing that
+/// `facts --json` says of the host (read before and after, kept package list
+/// included).
+#[test]
+fn an_unprivileged_users_processes_change_no_fact() {
+    let out = lab_out();
+    let inv = snf_upgrade::inventory::Inventory::load(&out.join("site.toml")).unwrap();
+    let host = inv
+        .hosts_with(snf_upgrade::inventory::Role::Astakos)
+        .next()
+        .expect("the lab has an astakos host")
+        .name
+        .as_str();
+    let st = Command::new(crate::lab_script())
+        .args(["wait-up", host, "180"])
+        .status()
+        .unwrap();
+    assert!(st.success(), "lab host {host} did not come up");
+    let control = tempfile::tempdir().unwrap();
+    let cm = control.path().join("cm");
+    let before = facts_of(&out, host, &cm);
+    // Started detached, as nobody; their pids kept for the cleanup.
+    // /run/lock is 1777 as on Debian (lab-init makes it so).
+    let start = r#"set -e
+test "$(stat -c %a /run/lock)" = 1777
+d=$(mktemp -d /tmp/snf-forge.XXXXXX); chmod 755 "$d"
+name=$(printf 'x\nblockerb'); printf '#!/bin/sh\nsleep 300\n' > "$d/$name"; chmod 755 "$d/$name"
+# Both the old line markers and a framed header, each with a package row.
+args=$(printf 'x\n@@snf:dpkg\nii \tsnf-fake\t9.9\n@@snf:dpkg 19\nii \tsnf-fake\t9.9\n@@snf:end 0')
+as_nobody() { setsid setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@" </dev/null >/dev/null 2>&1 & echo $! >> "$d/pids"; }
+as_nobody perl -e 'sleep 300' "$args"
+as_nobody "$d/$name"
+as_nobody sh -c 'echo $$ > /run/lock/vlmcd.pid; exec sleep 300'
+sleep 1
+test -s /run/lock/vlmcd.pid
+grep -qx 'x' /proc/[0-9]*/comm
+echo "$d""#;
+    let dir = lab_exec(host, start).trim().to_string();
+    let cleanup = format!(
+        "kill $(cat {dir}/pids) 2>/dev/null; rm -rf {dir}; rm -f /run/lock/vlmcd.pid; true"
+    );
+    let result = std::panic::catch_unwind(|| {
+        let after = facts_of(&out, host, &cm);
+        let fresh = facts_of(&out, host, &control.path().join("fresh"));
+        for (what, h) in [("kept package list", &after), ("fresh read", &fresh)] {
+            for key in ["os", "apt_sources", "packages", "held", "dpkg", "services"] {
+                assert_eq!(h[key], before[key], "{host}: {key} changed ({what})");
+            }
+            assert!(!h.to_string().contains("snf-fake"), "{what}: {h}");
+        }
+    });
+    lab_exec(host, &cleanup);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
 }

@@ -10,18 +10,13 @@ use std::time::Duration;
 
 use snf_upgrade::ganeti::rapi::{HttpTransport, Method, Transport};
 use snf_upgrade::ganeti::{
-    htools, Credentials, FailureKind, NodeRole, RapiClient, RapiConfig, RapiError, Snapshot,
-    WaitOptions,
+    htools, Credentials, FailureKind, NodeRole, RapiClient, RapiError, Snapshot, WaitOptions,
 };
-use snf_upgrade::inventory::Inventory;
 use snf_upgrade::planner::{self, Constraints};
 
 use super::lab_out;
 
-fn config(out: &Path) -> RapiConfig {
-    let inv = Inventory::load(&out.join("site.toml")).expect("the lab's inventory is valid");
-    snf_upgrade::cli::rapi_config(&inv.clusters[0]).expect("RAPI config")
-}
+use crate::lab_rapi_config as config;
 
 const WAIT: WaitOptions = WaitOptions {
     first_interval: Duration::from_millis(200),

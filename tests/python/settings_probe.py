@@ -4,11 +4,12 @@ for the edits tests (run with Debian's /usr/bin/python3).
     settings_probe.py exec DIR        every *.conf in DIR, sorted, into one
                                       namespace; prints {name: value} as JSON
     settings_probe.py gunicorn FILE   a gunicorn.d file; prints CONFIG as JSON
-    settings_probe.py django DIR      the three cyclades caches of DIR's
+    settings_probe.py django DIR [S]  the three cyclades caches of DIR's
                                       settings loaded into Django's CACHES as
                                       Synnefo 0.19 registers them; each one
-                                      stores a value and reads it back; prints
-                                      what happened as JSON
+                                      stores a value and reads it back (and
+                                      again after S seconds, as after_wait);
+                                      prints what happened as JSON
 
 Imports of Synnefo modules in the settings (webproject.conf monkey-patches
 psycopg2) resolve to inert stand-ins: the settings are data, and Synnefo itself
@@ -74,7 +75,7 @@ def gunicorn(path):
     return namespace["CONFIG"]
 
 
-def django_caches(folder):
+def django_caches(folder, wait=None):
     import warnings
 
     warnings.simplefilter("ignore")
@@ -100,6 +101,7 @@ def django_caches(folder):
     if any(c["BACKEND"].endswith("DatabaseCache") for c in caches.values()):
         call_command("createcachetable", verbosity=0)
     report = {}
+    stored = []
     for alias in caches:
         if alias == "default":
             continue
@@ -120,6 +122,13 @@ def django_caches(folder):
             raw = memcache.Client(servers).get(entry["key"])
             entry["in_memcached"] = raw
         report[alias] = entry
+        stored.append(alias)
+    if wait is not None:
+        import time
+
+        time.sleep(wait)
+        for alias in stored:
+            report[alias]["after_wait"] = live[alias].get("probe")
     return report
 
 
@@ -130,7 +139,8 @@ def main():
     elif mode == "gunicorn":
         result = plain(gunicorn(target))
     elif mode == "django":
-        result = django_caches(target)
+        wait = float(sys.argv[3]) if len(sys.argv) > 3 else None
+        result = django_caches(target, wait)
     else:
         raise SystemExit("unknown mode %r" % mode)
     json.dump(result, sys.stdout, sort_keys=True)

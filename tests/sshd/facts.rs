@@ -2,37 +2,21 @@
 //! what this machine (the host behind the loopback sshd) really has; a host
 //! that is down is a fact, not a crash, and makes the exit status 1.
 
-use std::process::Command;
-
-use crate::harness::{free_port, whoami, Sshd};
+use crate::harness::{free_port, real_packages, versions, Sshd};
 
 fn inventory(sshd: &Sshd, down_port: u16) -> std::path::PathBuf {
-    let kh = sshd.known_hosts();
-    let p = sshd.path("site.toml");
-    std::fs::write(
-        &p,
-        format!(
-            "version = 1\n[site]\nname = \"test\"\n[ssh]\nuser = \"{user}\"\nidentity_file = \"id\"\n\
-             known_hosts = \"{kh}\"\nconfig = \"ssh_config\"\nconnect_timeout = 5\n\
-             [[hosts]]\nname = \"up.test\"\naddress = \"127.0.0.1\"\nport = {port}\nroles = [\"web\"]\n\
+    sshd.inventory(
+        &sshd.known_hosts().display().to_string(),
+        &format!(
+            "[[hosts]]\nname = \"up.test\"\naddress = \"127.0.0.1\"\nport = {port}\nroles = [\"web\"]\n\
              [[hosts]]\nname = \"down.test\"\naddress = \"127.0.0.1\"\nport = {down_port}\nroles = [\"db\"]\n",
-            user = whoami(),
-            kh = kh.display(),
             port = sshd.port,
         ),
     )
-    .unwrap();
-    p
 }
 
 fn facts(sshd: &Sshd, inv: &std::path::Path, extra: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_snf-upgrade"))
-        .args(["facts", "--inventory"])
-        .arg(inv)
-        .args(extra)
-        .env("SNF_UPGRADE_CONTROL_DIR", sshd.path("cm"))
-        .output()
-        .unwrap()
+    sshd.facts(inv, extra)
 }
 
 #[test]
@@ -67,24 +51,7 @@ fn facts_of_a_real_host_and_a_down_one() {
         field("VERSION_CODENAME")
     );
     // Every package that matters, as dpkg-query sees it here.
-    let q = Command::new("dpkg-query")
-        .args(["-W", "-f=${db:Status-Abbrev} ${Package} ${Version}\n"])
-        .output()
-        .unwrap();
-    let mut expected = serde_json::Map::new();
-    for l in String::from_utf8_lossy(&q.stdout).lines() {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if f.len() == 3 && f[0].ends_with('i') && snf_upgrade::facts::package_matters(f[1]) {
-            expected.insert(f[1].to_string(), f[2].into());
-        }
-    }
-    let got: serde_json::Map<_, _> = up["packages"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v["version"].clone()))
-        .collect();
-    assert_eq!(got, expected);
+    assert_eq!(versions(up), real_packages());
     // This sshd is running, so the process list shows an sshd.
     let services: Vec<&str> = up["services"]
         .as_array()

@@ -2,5 +2,9 @@
 //! each test, see `harness`): the remote transport and facts gathering.
 
 mod facts;
+mod forgery;
+mod halfopen;
 mod harness;
+mod jump;
+mod netns;
 mod remote;

@@ -8,6 +8,10 @@ use snf_upgrade::remote::{fan_out, ControlDir, Remote, RemoteError, RunOptions, 
 
 use crate::harness::{rt, Sshd};
 
+fn opts() -> RunOptions {
+    RunOptions::new(Duration::from_secs(30))
+}
+
 fn remote(sshd: &Sshd, name: &str, kh: std::path::PathBuf, control: &Arc<ControlDir>) -> Remote {
     Remote::new(name, Transport::Ssh(sshd.target(kh)), control.clone())
 }
@@ -23,7 +27,7 @@ fn runs_commands_over_one_multiplexed_connection() {
     let r = remote(&sshd, "h", sshd.known_hosts(), &c);
     let rt = rt();
     let out = rt
-        .block_on(r.run("echo out; echo err >&2; exit 3", &RunOptions::default()))
+        .block_on(r.run("echo out; echo err >&2; exit 3", &opts()))
         .unwrap();
     assert_eq!(
         (out.status, &out.stdout[..], &out.stderr[..]),
@@ -39,18 +43,13 @@ fn runs_commands_over_one_multiplexed_connection() {
         .count();
     assert_eq!(sockets, 1);
     // A remote command exiting 255 is not mistaken for an ssh failure.
-    let out = rt
-        .block_on(r.run("exit 255", &RunOptions::default()))
-        .unwrap();
+    let out = rt.block_on(r.run("exit 255", &opts())).unwrap();
     assert_eq!(out.status, 255);
     // With the master up, commands go to it directly over the control
     // socket: no `ssh` process is needed any more (none could be found).
     let path = std::env::var_os("PATH").unwrap();
     std::env::set_var("PATH", "/nonexistent");
-    let opts = RunOptions {
-        stdin: Some(b"through the master\n".to_vec()),
-        ..Default::default()
-    };
+    let opts = opts().stdin(b"through the master\n".to_vec());
     let out = rt.block_on(r.run("cat; echo err >&2; exit 7", &opts));
     std::env::set_var("PATH", path);
     let out = out.unwrap();
@@ -66,10 +65,7 @@ fn refused_touch(sshd: &Sshd, known_hosts: std::path::PathBuf, c: &Arc<ControlDi
     let r = remote(sshd, "h", known_hosts, c);
     let marker = sshd.path("ran");
     let e = rt()
-        .block_on(r.run(
-            &format!("touch {}", marker.display()),
-            &RunOptions::default(),
-        ))
+        .block_on(r.run(&format!("touch {}", marker.display()), &opts()))
         .unwrap_err();
     assert!(
         !marker.exists(),
@@ -108,16 +104,14 @@ fn a_host_that_is_down_is_reported_and_the_others_still_run() {
     let sshd = Sshd::start();
     let c = control(&sshd);
     let mut down = sshd.target(sshd.known_hosts());
-    down.port = Some(crate::harness::free_port());
+    down.settings.port = Some(crate::harness::free_port());
     let remotes = vec![
         remote(&sshd, "up1", sshd.known_hosts(), &c),
         Remote::new("down", Transport::Ssh(down), c.clone()),
         remote(&sshd, "up2", sshd.known_hosts(), &c),
     ];
     let res = rt().block_on(fan_out(remotes, 2, |r| async move {
-        r.run_ok("echo alive", &RunOptions::default())
-            .await
-            .map(|o| o.stdout)
+        r.run_ok("echo alive", &opts()).await.map(|o| o.stdout)
     }));
     let names: Vec<_> = res.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["up1", "down", "up2"]);
@@ -135,11 +129,10 @@ fn a_timeout_is_honoured_here_and_on_the_host() {
     let r = remote(&sshd, "h", sshd.known_hosts(), &c);
     let rt = rt();
     // Warm the connection so the timeout measures the command alone.
-    rt.block_on(r.run_ok("true", &RunOptions::default()))
-        .unwrap();
+    rt.block_on(r.run_ok("true", &opts())).unwrap();
     let t = Instant::now();
     let e = rt
-        .block_on(r.run("sleep 37.25", &RunOptions::timeout(Duration::from_secs(2))))
+        .block_on(r.run("sleep 37.25", &RunOptions::new(Duration::from_secs(2))))
         .unwrap_err();
     let took = t.elapsed();
     assert!(matches!(e, RemoteError::Timeout { .. }), "{e}");
@@ -203,7 +196,7 @@ fn an_upload_is_atomic_and_keeps_mode_and_owner() {
     let path = target.to_str().unwrap();
     for i in 0..6 {
         let data = if i % 2 == 0 { &b } else { &a };
-        rt.block_on(r.upload(path, data, None, None, &RunOptions::default()))
+        rt.block_on(r.upload(path, data, None, None, &opts()))
             .unwrap();
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -219,20 +212,14 @@ fn an_upload_is_atomic_and_keeps_mode_and_owner() {
     assert_eq!(std::fs::read_dir(sshd.path("data")).unwrap().count(), 1);
     // A new file gets the mode asked for.
     let new = sshd.path("data/new");
-    rt.block_on(r.upload(
-        new.to_str().unwrap(),
-        b"x",
-        Some(0o600),
-        None,
-        &RunOptions::default(),
-    ))
-    .unwrap();
+    rt.block_on(r.upload(new.to_str().unwrap(), b"x", Some(0o600), None, &opts()))
+        .unwrap();
     assert_eq!(
         std::fs::metadata(&new).unwrap().permissions().mode() & 0o777,
         0o600
     );
     assert_eq!(
-        rt.block_on(r.download(new.to_str().unwrap(), &RunOptions::default()))
+        rt.block_on(r.download(new.to_str().unwrap(), &opts()))
             .unwrap(),
         b"x"
     );
@@ -249,7 +236,7 @@ fn long_output_is_streamed_line_by_line() {
         assert_eq!(l, format!("{n}\n").as_bytes());
     };
     let out = rt()
-        .block_on(r.run_streaming("seq 1 200000", &RunOptions::default(), Some(&mut cb)))
+        .block_on(r.run_streaming("seq 1 200000", &opts(), Some(&mut cb)))
         .unwrap();
     assert_eq!(n, 200000);
     assert!(out.stdout.ends_with(b"199999\n200000\n"));
@@ -262,7 +249,7 @@ fn sudo_runs_as_root() {
     let sshd = Sshd::start();
     let c = control(&sshd);
     let r = remote(&sshd, "h", sshd.known_hosts(), &c);
-    match rt().block_on(r.run("id -u", &RunOptions::default().sudo())) {
+    match rt().block_on(r.run("id -u", &opts().sudo())) {
         Ok(out) => assert_eq!(out.stdout, b"0\n"),
         Err(e) => assert!(matches!(e, RemoteError::SudoRefused { .. }), "{e}"),
     }
