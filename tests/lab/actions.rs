@@ -411,7 +411,10 @@ fn a_dist_upgrade_killed_mid_dpkg_is_reattached_to_and_finishes() {
                 node,
                 "sh",
                 "-c",
-                "grep -l -x -e dpkg -e apt-get /proc/[0-9]*/comm",
+                // The detached upgrade has started (not the simulation that
+                // comes before it) and apt or dpkg is at work.
+                "test -f /var/lib/snf-upgrade/jobs/node3-upgrade/pid && \
+                 grep -l -x -e dpkg -e apt-get /proc/[0-9]*/comm",
             ])
             .output()
             .map(|o| o.status.success())
