@@ -440,19 +440,48 @@ pub async fn run(
     world: &World<'_>,
     store: &dyn IntentStore,
 ) -> Result<Outcome, ActionError> {
-    if action.through_rapi() {
-        ganeti::run(step, action, world, store).await
-    } else {
-        let policy = action.policy();
-        match tokio::time::timeout(policy.timeout, host::run(step, action, world, store)).await {
-            Ok(result) => result,
-            Err(_) => Err(ActionError::NotVerified {
-                action: action.describe(),
-                evidence: format!("did not finish within {} s", policy.timeout.as_secs()),
-            }),
+    let policy = action.policy();
+    let once = || async {
+        if action.through_rapi() {
+            ganeti::run(step, action, world, store).await
+        } else {
+            host::run(step, action, world, store).await
         }
+    };
+    // Only a Ganeti failure whose class says it is transient is tried again.
+    let body = async {
+        let mut attempt = 1;
+        loop {
+            match once().await {
+                Err(e)
+                    if attempt < policy.attempts && e.failure_kind().is_some_and(is_retryable) =>
+                {
+                    tracing::warn!(
+                        "{e}; trying again (attempt {} of {})",
+                        attempt + 1,
+                        policy.attempts
+                    );
+                    attempt += 1;
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                other => return other,
+            }
+        }
+    };
+    match tokio::time::timeout(policy.timeout, body).await {
+        Ok(result) => result,
+        Err(_) => Err(ActionError::NotVerified {
+            action: action.describe(),
+            evidence: format!(
+                "did not finish within {} s (Ganeti jobs or host-side jobs it started may still run; a new run re-attaches)",
+                policy.timeout.as_secs()
+            ),
+        }),
     }
 }
+
+/// Pause before a retry of a transient failure.
+const RETRY_PAUSE: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {

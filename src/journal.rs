@@ -19,8 +19,7 @@ use crate::actions::{ActionError, Intent, IntentStore};
 pub use crate::text::scrub;
 use crate::text::tail;
 
-/// Bytes of output kept per step (the last ones: errors come at the end).
-pub const OUTPUT_LIMIT: usize = 64 * 1024;
+pub use crate::text::OUTPUT_LIMIT;
 
 /// The journal's own schema version (`PRAGMA user_version`).
 const SCHEMA: i64 = 1;

@@ -15,6 +15,10 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
+/// Bytes of output kept as evidence or in the journal: the last ones, where
+/// errors are.
+pub const OUTPUT_LIMIT: usize = 64 * 1024;
+
 /// The last `limit` bytes of `s`, cut at a character boundary.
 pub fn tail(s: &str, limit: usize) -> &str {
     if s.len() <= limit {

@@ -13,8 +13,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{
-    ev, is_retryable, Action, ActionError, Evidence, Intent, IntentStore, Observed, Outcome,
-    Verified, World,
+    ev, Action, ActionError, Evidence, Intent, IntentStore, Observed, Outcome, Verified, World,
 };
 use crate::ganeti::{InstanceInfo, Job, JobId, NodeRole, RapiClient, RapiError, WaitOptions};
 
@@ -25,49 +24,7 @@ pub const DRAIN_TAG_PREFIX: &str = "snf-upgrade:drained-from:";
 /// is re-attached to, never doubled.
 const MOVE_OPCODES: &[&str] = &["OP_INSTANCE_MIGRATE", "OP_INSTANCE_FAILOVER"];
 
-/// Pause before a retry of a transient failure.
-const RETRY_PAUSE: Duration = Duration::from_secs(5);
-
 pub(super) async fn run(
-    step: &str,
-    action: &Action,
-    world: &World<'_>,
-    store: &dyn IntentStore,
-) -> Result<Outcome, ActionError> {
-    let policy = action.policy();
-    let name = action.describe();
-    let body = async {
-        let mut attempt = 1;
-        loop {
-            match run_once(step, action, world, store).await {
-                Err(e)
-                    if attempt < policy.attempts && e.failure_kind().is_some_and(is_retryable) =>
-                {
-                    tracing::warn!(
-                        "{e}; trying again (attempt {} of {})",
-                        attempt + 1,
-                        policy.attempts
-                    );
-                    attempt += 1;
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-                other => return other,
-            }
-        }
-    };
-    match tokio::time::timeout(policy.timeout, body).await {
-        Ok(result) => result,
-        Err(_) => Err(ActionError::NotVerified {
-            action: name,
-            evidence: format!(
-                "did not finish within {} s (its Ganeti jobs may still run; a new run re-attaches)",
-                policy.timeout.as_secs()
-            ),
-        }),
-    }
-}
-
-async fn run_once(
     step: &str,
     action: &Action,
     world: &World<'_>,

@@ -18,8 +18,6 @@ use crate::remote::{sh_quote, Remote, RunOptions};
 const PROBE: Duration = Duration::from_secs(15);
 /// How long a service may take to stop or start before it counts as failed.
 const SERVICE_SETTLE: Duration = Duration::from_secs(60);
-/// Bytes of a command's output kept as evidence (its tail).
-pub const OUTPUT_LIMIT: usize = 64 * 1024;
 /// The watcher pause asked for: longer than any node's reboot; resumed by
 /// its own step.
 pub const WATCHER_PAUSE: Duration = Duration::from_secs(4 * 60 * 60);
@@ -374,7 +372,7 @@ pub(super) async fn act_and_verify(
                 .insert("exit_status".into(), out.status.to_string());
             store.save(step, &intent)?;
             let output = crate::text::scrub(&format!("{}{}", out.stdout_str(), out.stderr_str()));
-            let tail = crate::text::tail(&output, OUTPUT_LIMIT);
+            let tail = crate::text::tail(&output, crate::text::OUTPUT_LIMIT);
             if out.success() {
                 Ok(ev(&[("exit_status", json!(0)), ("output", json!(tail))]))
             } else {
